@@ -1,0 +1,111 @@
+// One operation in flight on an event loop: a ring operation (read, accept, ...) or a timer.
+//
+// The op lives in the awaiting coroutine's frame (inside the awaitable). It is described by plain
+// fields here; the backend turns it into a submission, and the loop calls complete() with the
+// kernel's result. The op stays valid until its last completion has been reaped, also when the
+// task asks to cancel it: the task is resumed only when `pending_` drops to zero, and a task
+// frame is never destroyed while one of its ops is pending (runtime shutdown first cancels and
+// reaps every op, then destroys the frames).
+//
+// Threads: the awaiting thread fills the fields and calls start_op(); from then on the op belongs
+// to its loop's thread, except `pending_`, which a stop request on another thread may raise.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <optional>
+#include <stop_token>
+#include <type_traits>
+
+#include "coring/detail/cancel_scope.hpp"
+#include "coring/detail/scheduler.hpp"
+
+namespace coring::detail {
+
+enum class op_code : std::uint8_t {
+  timer,  // `offset` is the deadline in steady_clock nanoseconds
+  read,
+  write,
+  openat,
+  close,
+  accept,
+  connect,
+  recv,
+  send,
+  fsync,
+  poll,
+};
+
+struct io_op;
+
+struct op_item : work_item {
+  io_op* op = nullptr;
+};
+
+struct io_op {
+  // What to do (written by the awaiting thread before start_op).
+  op_code code = op_code::timer;
+  int fd = -1;
+  std::uint32_t len = 0;
+  std::uint32_t op_flags = 0;  // open flags, msg flags, poll mask, fsync flags
+  std::uint32_t mode = 0;
+  std::uint64_t offset = 0;
+  void* buffer = nullptr;
+  const void* address = nullptr;  // sockaddr, path
+  void* address_len = nullptr;    // socklen_t* (accept) or socklen_t value (connect)
+
+  // The outcome: >= 0 on success, -errno on failure.
+  int result = 0;
+
+  // Where the task resumes.
+  resume_item resume;
+  scheduler* home = nullptr;
+  event_loop_impl* loop = nullptr;
+
+  // Loop-thread state.
+  op_item submit_item;
+  op_item cancel_item;
+  std::atomic<std::uint32_t> pending{0};  // 1 for the op + 1 per stop request still in flight
+  bool in_kernel = false;
+  bool finished = false;
+  bool cancel_requested = false;
+  std::size_t heap_index = 0;  // timers
+
+  struct canceler {
+    io_op* op;
+    void operator()() const noexcept;
+  };
+  std::optional<std::stop_callback<canceler>> stop;
+
+  io_op() noexcept {
+    submit_item.op = this;
+    cancel_item.op = this;
+  }
+  io_op(const io_op&) = delete;
+  io_op& operator=(const io_op&) = delete;
+};
+
+/// Starts `op` for the coroutine `awaiting`, which runs on the calling thread. Returns false when
+/// the op completed at once (no runtime, or stop already requested): then the caller must not suspend.
+bool start_op(io_op& op, std::coroutine_handle<> awaiting, cancel_scope* scope) noexcept;
+
+/// The awaitable part every I/O operation shares; derived types add await_resume().
+struct op_awaitable {
+  io_op op;
+
+  bool await_ready() const noexcept { return false; }
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
+    cancel_scope* scope = nullptr;
+    if constexpr (requires { awaiting.promise().scope; }) scope = awaiting.promise().scope;
+    return start_op(op, awaiting, scope);
+  }
+  /// Drops the stop registration (waits for a stop callback running on another thread).
+  int finish() noexcept {
+    op.stop.reset();
+    return op.result;
+  }
+};
+
+}  // namespace coring::detail

@@ -1,0 +1,75 @@
+// The seam between tasks and the threads that run them.
+//
+// A work_item is an intrusive node that lives inside whatever is being scheduled (an awaiter in a
+// suspended coroutine frame, a spawned task's cell, an I/O operation), so queuing never allocates.
+// An item is in at most one queue at a time; `run` is called exactly once per scheduling.
+//
+// A scheduler is a pool or an event loop. schedule() may be called from any thread. Each runtime
+// thread records the scheduler it belongs to in `current_scheduler()`: that is the "home" a task
+// returns to after it waited for something (the affinity rule).
+#pragma once
+
+#include <coroutine>
+
+namespace coring::detail {
+
+struct work_item {
+  work_item* next = nullptr;
+  void (*run)(work_item*) noexcept = nullptr;
+};
+
+/// A work_item that resumes one coroutine.
+struct resume_item : work_item {
+  std::coroutine_handle<> handle;
+
+  resume_item() noexcept { run = &resume_item::resume; }
+  static void resume(work_item* w) noexcept { static_cast<resume_item*>(w)->handle.resume(); }
+};
+
+class event_loop_impl;
+class task_registry;
+
+class scheduler {
+ public:
+  /// Queue `item` to run on one of this scheduler's threads. Any thread; never blocks.
+  virtual void schedule(work_item* item) noexcept = 0;
+  /// Like schedule(), but behind the work already queued here (used by yield()).
+  virtual void schedule_later(work_item* item) noexcept = 0;
+  /// True when the calling thread runs tasks for this scheduler.
+  virtual bool owns_current_thread() const noexcept = 0;
+  /// The event loop that performs I/O for tasks running here (never null for runtime schedulers).
+  virtual event_loop_impl* io_loop() noexcept = 0;
+
+  task_registry* registry() const noexcept { return registry_; }
+
+ protected:
+  explicit scheduler(task_registry* registry) noexcept : registry_(registry) {}
+  ~scheduler() = default;
+
+ private:
+  task_registry* registry_;
+};
+
+struct thread_context {
+  scheduler* current = nullptr;      // where a task that waits here resumes (a CPU pool or a loop)
+  scheduler* pool = nullptr;         // the pool this thread belongs to (an io pool, CPU pool or loop)
+  event_loop_impl* loop = nullptr;   // set on event loop threads while run() is active
+  unsigned worker_index = 0;         // index within a CPU pool
+};
+
+inline thread_context& this_thread() noexcept {
+  thread_local thread_context context;
+  return context;
+}
+
+inline scheduler* current_scheduler() noexcept { return this_thread().current; }
+
+/// Resumes `item` on `home`: directly when the caller already runs there (returns the handle for
+/// symmetric transfer), else by queueing it there (returns noop).
+inline std::coroutine_handle<> resume_on(scheduler* home, resume_item& item) noexcept {
+  if (home == nullptr || home == current_scheduler()) return item.handle;
+  home->schedule(&item);
+  return std::noop_coroutine();
+}
+
+}  // namespace coring::detail

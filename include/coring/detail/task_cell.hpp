@@ -1,0 +1,63 @@
+// The cell of a spawned task: what spawn() allocates beside the task's own frame.
+//
+// The cell is the root of a task tree. It is scheduled to start the task, owns the task's frame,
+// holds the stop state shared by the tree, and is the rendezvous between the task finishing and
+// its join_handle. It lives while the task runs or a join_handle refers to it.
+//
+// State word (`state`):
+//   running  - the task has not finished; cleared by the finishing thread (or by shutdown)
+//   handle   - a join_handle refers to the cell; cleared when the handle is dropped or detached
+//   complete - the task's frame is at its final suspend point (or was never run / destroyed)
+//   joiner   - `joiner` holds the coroutine awaiting the handle
+// Whoever clears the last of running/handle frees the frame and the cell. complete and joiner are
+// set by one fetch_or/fetch_add each; whoever sets the second of them resumes the joiner. The
+// acq_rel on these operations publishes the task's result to the joiner and the joiner's fields to
+// the finishing thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+
+#include "coring/detail/cancel_scope.hpp"
+#include "coring/detail/scheduler.hpp"
+#include "coring/task.hpp"
+
+namespace coring::detail {
+
+struct task_cell : work_item {
+  static constexpr std::uint32_t running = 1;
+  static constexpr std::uint32_t handle = 2;
+  static constexpr std::uint32_t complete = 4;
+  static constexpr std::uint32_t joiner_set = 8;
+
+  std::atomic<std::uint32_t> state{running | handle};
+  bool canceled = false;  // written before `complete` is published; the task produced no result
+  bool observed = false;  // the join_handle's awaiter took the result (or the exception)
+  unsigned shard = 0;     // registry shard
+  std::coroutine_handle<> frame;
+  promise_base* promise = nullptr;
+  std::exception_ptr (*exception_of)(std::coroutine_handle<>) noexcept = nullptr;
+  scheduler* home = nullptr;  // where the task starts
+  task_registry* registry = nullptr;
+  resume_item joiner;
+  scheduler* joiner_home = nullptr;
+  task_cell* prev = nullptr;  // registry list, guarded by the shard's lock
+  task_cell* next_alive = nullptr;
+  cancel_scope scope;
+};
+
+/// Allocates a cell for `frame`, registers it and schedules it on `where`.
+task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_base& promise,
+                      std::exception_ptr (*exception_of)(std::coroutine_handle<>) noexcept);
+/// Drops the join_handle's reference.
+void release_handle(task_cell& cell) noexcept;
+/// Registers the joiner; false when the task already completed (the joiner must not suspend).
+bool set_joiner(task_cell& cell, std::coroutine_handle<> joiner) noexcept;
+
+template <class T>
+std::exception_ptr exception_of(std::coroutine_handle<> frame) noexcept {
+  return std::coroutine_handle<task_promise<T>>::from_address(frame.address()).promise().exception();
+}
+
+}  // namespace coring::detail

@@ -1,0 +1,75 @@
+// coring::event_loop: one io_uring ring driven by the thread that calls run(), run_once() or poll().
+// For programs that already own their threads (or their own loop): embed coring by calling poll()
+// from your loop, or run() on a thread of your choice. A runtime is made of such loops plus a CPU pool.
+//
+//   coring::event_loop loop;
+//   auto h = loop.spawn(serve());   // queued; runs when the loop is driven
+//   loop.run();                     // until stop() or until no spawned task is left
+//
+// Threads: the first thread that drives the loop owns its ring (single-issuer ring); driving it
+// later from another thread throws std::logic_error. spawn(), stop() and executor() may be used
+// from any thread; work posted from other threads wakes the loop without taking a lock.
+// Tasks spawned here resume here after every I/O operation and timer.
+//
+// Destruction: cancels and reaps every ring operation in flight, then destroys unfinished tasks
+// (their join_handles report errc::operation_canceled). Do not destroy the loop while a thread is
+// driving it.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "coring/executor.hpp"
+#include "coring/join_handle.hpp"
+#include "coring/spawn.hpp"
+#include "coring/task.hpp"
+
+namespace coring {
+
+struct event_loop_options {
+  /// Submission queue entries (the completion queue gets twice as many).
+  unsigned ring_entries = 256;
+};
+
+namespace detail {
+class event_loop_impl;
+class task_registry;
+}  // namespace detail
+
+class event_loop {
+ public:
+  explicit event_loop(event_loop_options options = {});
+  ~event_loop();
+  event_loop(const event_loop&) = delete;
+  event_loop& operator=(const event_loop&) = delete;
+
+  /// Drives the loop until stop() is called or no task spawned on it is alive. Clears a pending
+  /// stop() on return, so the loop can be run again.
+  void run();
+  /// One turn: runs what is ready, submits, and waits (blocking) until at least one completion,
+  /// wake-up or timer when nothing was ready. Returns the number of items handled.
+  std::size_t run_once();
+  /// One turn that never blocks. Returns the number of items handled.
+  std::size_t poll();
+  /// Makes run() return after its current turn. Any thread.
+  void stop() noexcept;
+
+  /// Tasks spawned on this executor run on this loop.
+  executor get_executor() const noexcept;
+
+  template <class T>
+  join_handle<T> spawn(task<T> t) {
+    return coring::spawn(get_executor(), std::move(t));
+  }
+
+  /// Tasks spawned on this loop and not finished yet.
+  std::size_t alive_tasks() const noexcept;
+  /// Which ring setup the kernel accepted, e.g. "io_uring (single issuer, deferred task run)".
+  const char* backend_name() const noexcept;
+
+ private:
+  std::unique_ptr<detail::task_registry> registry_;
+  std::unique_ptr<detail::event_loop_impl> impl_;
+};
+
+}  // namespace coring

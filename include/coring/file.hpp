@@ -1,0 +1,137 @@
+// coring::file: an open file whose reads and writes go through the event loop's ring.
+//
+// Move-only owner of a file descriptor. Operations return awaitables that give result<T>; the
+// kernel's error arrives as the error_code (an unopened or closed file gives
+// errc::bad_file_descriptor). Awaited on the CPU pool, the operation runs on an io loop and the
+// task resumes on the CPU pool. The buffer passed to read_at/write_at must stay alive until the
+// co_await returns (it does when it lives in the awaiting task's frame, also on cancellation: the
+// task resumes only after the kernel is done with the buffer).
+// Destroying an open file closes its descriptor synchronously; co_await close() closes it through
+// the ring instead. Not thread-safe: one task uses a file at a time.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "coring/detail/io_op.hpp"
+#include "coring/result.hpp"
+
+namespace coring {
+
+class file;
+
+namespace detail {
+
+inline std::uint32_t clamp_len(std::size_t n) noexcept {
+  return n > std::numeric_limits<std::uint32_t>::max() ? std::numeric_limits<std::uint32_t>::max()
+                                                       : static_cast<std::uint32_t>(n);
+}
+
+struct transfer_awaitable : op_awaitable {
+  transfer_awaitable(op_code code, int fd, void* data, std::size_t size, std::uint64_t offset) noexcept {
+    op.code = code;
+    op.fd = fd;
+    op.buffer = data;
+    op.len = clamp_len(size);
+    op.offset = offset;
+  }
+  result<std::size_t> await_resume() noexcept {
+    const int r = finish();
+    if (r < 0) return error_from_errno(r);
+    return static_cast<std::size_t>(r);
+  }
+};
+
+struct open_awaitable : op_awaitable {
+  std::string path;
+  open_awaitable(std::string p, int flags, mode_t mode) : path(std::move(p)) {
+    op.code = op_code::openat;
+    op.address = path.c_str();
+    op.op_flags = static_cast<std::uint32_t>(flags | O_CLOEXEC);
+    op.mode = static_cast<std::uint32_t>(mode);
+  }
+  result<file> await_resume() noexcept;
+};
+
+struct close_awaitable : op_awaitable {
+  explicit close_awaitable(int fd) noexcept {
+    op.code = op_code::close;
+    op.fd = fd;
+  }
+  bool await_ready() const noexcept { return op.fd < 0; }
+  result<void> await_resume() noexcept {
+    if (op.fd < 0) return std::make_error_code(std::errc::bad_file_descriptor);
+    const int r = finish();
+    if (r < 0) return error_from_errno(r);
+    return {};
+  }
+};
+
+}  // namespace detail
+
+class file {
+ public:
+  file() noexcept = default;
+  /// Adopts an open descriptor.
+  explicit file(int fd) noexcept : fd_(fd) {}
+  file(file&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  file& operator=(file&& other) noexcept {
+    if (this != &other) {
+      close_now();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  file(const file&) = delete;
+  file& operator=(const file&) = delete;
+  ~file() { close_now(); }
+
+  /// Opens `path` (flags as for open(2): O_RDONLY, O_WRONLY | O_CREAT | O_TRUNC, ...). O_CLOEXEC is added.
+  [[nodiscard]] static detail::open_awaitable open(std::string path, int flags = O_RDONLY, mode_t mode = 0644) {
+    return detail::open_awaitable{std::move(path), flags, mode};
+  }
+
+  /// Reads up to buffer.size() bytes at `offset`; 0 means end of file. May read less than asked.
+  [[nodiscard]] detail::transfer_awaitable read_at(std::span<std::byte> buffer, std::uint64_t offset) const noexcept {
+    return {detail::op_code::read, fd_, buffer.data(), buffer.size(), offset};
+  }
+  [[nodiscard]] detail::transfer_awaitable read_at(std::span<char> buffer, std::uint64_t offset) const noexcept {
+    return {detail::op_code::read, fd_, buffer.data(), buffer.size(), offset};
+  }
+  /// Writes up to buffer.size() bytes at `offset`. May write less than asked.
+  [[nodiscard]] detail::transfer_awaitable write_at(std::span<const std::byte> buffer,
+                                                    std::uint64_t offset) const noexcept {
+    return {detail::op_code::write, fd_, const_cast<std::byte*>(buffer.data()), buffer.size(), offset};
+  }
+  [[nodiscard]] detail::transfer_awaitable write_at(std::span<const char> buffer, std::uint64_t offset) const noexcept {
+    return {detail::op_code::write, fd_, const_cast<char*>(buffer.data()), buffer.size(), offset};
+  }
+
+  /// Closes through the ring. The file is closed (is_open() false) as soon as this is called.
+  [[nodiscard]] detail::close_awaitable close() noexcept { return detail::close_awaitable{std::exchange(fd_, -1)}; }
+
+  bool is_open() const noexcept { return fd_ >= 0; }
+  int native_handle() const noexcept { return fd_; }
+  /// Gives up ownership of the descriptor.
+  int release() noexcept { return std::exchange(fd_, -1); }
+
+ private:
+  void close_now() noexcept;
+
+  int fd_ = -1;
+};
+
+inline result<file> detail::open_awaitable::await_resume() noexcept {
+  const int r = finish();
+  if (r < 0) return error_from_errno(r);
+  return file{r};
+}
+
+}  // namespace coring

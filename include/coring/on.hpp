@@ -1,0 +1,46 @@
+// co_await coring::on(ex): move the current task onto `ex`'s pool (a no-op when it already runs
+// there). co_await coring::yield(): let other queued work run, then continue on the same pool.
+//
+// After on(ex) the task stays on ex's pool — also after later I/O and timers — until the next on().
+#pragma once
+
+#include <coroutine>
+
+#include "coring/detail/scheduler.hpp"
+#include "coring/executor.hpp"
+
+namespace coring {
+
+namespace detail {
+
+struct on_awaiter : resume_item {
+  scheduler* target;
+
+  explicit on_awaiter(scheduler* s) noexcept : target(s) {}
+  on_awaiter(const on_awaiter&) = delete;
+  on_awaiter& operator=(const on_awaiter&) = delete;
+
+  bool await_ready() const noexcept { return target->owns_current_thread(); }
+  void await_suspend(std::coroutine_handle<> h) noexcept {
+    handle = h;
+    target->schedule(this);
+  }
+  void await_resume() const noexcept {}
+};
+
+struct yield_awaiter : resume_item {
+  bool await_ready() const noexcept { return current_scheduler() == nullptr; }
+  void await_suspend(std::coroutine_handle<> h) noexcept {
+    handle = h;
+    current_scheduler()->schedule_later(this);
+  }
+  void await_resume() const noexcept {}
+};
+
+}  // namespace detail
+
+[[nodiscard]] inline detail::on_awaiter on(executor ex) noexcept { return detail::on_awaiter{ex.scheduler()}; }
+
+[[nodiscard]] inline detail::yield_awaiter yield() noexcept { return {}; }
+
+}  // namespace coring

@@ -1,0 +1,182 @@
+// coring::task<T>: a lazy coroutine that produces a T (or void, or a T&).
+//
+// A task does nothing until it is awaited (or handed to spawn / block_on). It is move-only and owns
+// its coroutine frame: destroying a task destroys the frame. Awaiting it starts it on the awaiting
+// thread and, when it finishes, resumes the awaiter by symmetric transfer, so chains of tasks that
+// complete synchronously run in constant stack space. An exception thrown by the task is rethrown
+// by the co_await. Frames come from a per-thread recycling allocator.
+//
+// A task resumes on the pool it last ran on; only `co_await coring::on(ex)` moves it.
+#pragma once
+
+#include <cassert>
+#include <coroutine>
+#include <exception>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "coring/detail/cancel_scope.hpp"
+#include "coring/detail/frame_allocator.hpp"
+
+namespace coring {
+
+template <class T = void>
+class task;
+
+namespace detail {
+
+struct task_cell;
+
+/// Completes a spawned root task; returns the coroutine to transfer to (a waiting joiner or noop).
+std::coroutine_handle<> complete_root(task_cell& cell) noexcept;
+
+struct promise_base {
+  std::coroutine_handle<> continuation;
+  cancel_scope* scope = nullptr;  // shared by a spawned root and every task it awaits
+  task_cell* cell = nullptr;      // set only on a spawned root
+
+  static void* operator new(std::size_t size) { return allocate_frame(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { deallocate_frame(p, size); }
+
+  std::suspend_always initial_suspend() const noexcept { return {}; }
+
+  struct final_awaiter {
+    bool await_ready() const noexcept { return false; }
+    template <class Promise>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
+      promise_base& p = self.promise();
+      if (p.continuation) return p.continuation;
+      if (p.cell != nullptr) return complete_root(*p.cell);
+      return std::noop_coroutine();
+    }
+    void await_resume() const noexcept {}
+  };
+  final_awaiter final_suspend() const noexcept { return {}; }
+};
+
+template <class T>
+struct task_promise final : promise_base {
+  std::variant<std::monostate, T, std::exception_ptr> result;
+
+  task<T> get_return_object() noexcept;
+  void unhandled_exception() noexcept { result.template emplace<2>(std::current_exception()); }
+  template <class U = T>
+    requires std::is_convertible_v<U&&, T>
+  void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
+    result.template emplace<1>(std::forward<U>(value));
+  }
+
+  std::exception_ptr exception() const noexcept {
+    return result.index() == 2 ? std::get<2>(result) : nullptr;
+  }
+  T take() {
+    if (result.index() == 2) std::rethrow_exception(std::get<2>(result));
+    assert(result.index() == 1 && "task finished without a value");
+    return std::move(std::get<1>(result));
+  }
+};
+
+template <class T>
+struct task_promise<T&> final : promise_base {
+  std::variant<std::monostate, T*, std::exception_ptr> result;
+
+  task<T&> get_return_object() noexcept;
+  void unhandled_exception() noexcept { result.template emplace<2>(std::current_exception()); }
+  void return_value(T& value) noexcept { result.template emplace<1>(std::addressof(value)); }
+
+  std::exception_ptr exception() const noexcept {
+    return result.index() == 2 ? std::get<2>(result) : nullptr;
+  }
+  T& take() {
+    if (result.index() == 2) std::rethrow_exception(std::get<2>(result));
+    assert(result.index() == 1 && "task finished without a value");
+    return *std::get<1>(result);
+  }
+};
+
+template <>
+struct task_promise<void> final : promise_base {
+  std::exception_ptr error;
+
+  task<void> get_return_object() noexcept;
+  void unhandled_exception() noexcept { error = std::current_exception(); }
+  void return_void() const noexcept {}
+
+  std::exception_ptr exception() const noexcept { return error; }
+  void take() const {
+    if (error) std::rethrow_exception(error);
+  }
+};
+
+}  // namespace detail
+
+template <class T>
+class [[nodiscard]] task {
+ public:
+  using promise_type = detail::task_promise<T>;
+  using value_type = T;
+
+  task() noexcept = default;
+  explicit task(std::coroutine_handle<promise_type> handle) noexcept : handle_(handle) {}
+  task(task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  task& operator=(task&& other) noexcept {
+    if (this != &other) {
+      if (handle_) handle_.destroy();
+      handle_ = std::exchange(other.handle_, {});
+    }
+    return *this;
+  }
+  task(const task&) = delete;
+  task& operator=(const task&) = delete;
+  ~task() {
+    if (handle_) handle_.destroy();
+  }
+
+  /// False for a default-constructed or moved-from task.
+  bool valid() const noexcept { return static_cast<bool>(handle_); }
+  bool done() const noexcept { return handle_ && handle_.done(); }
+
+  auto operator co_await() const& noexcept { return awaiter{handle_}; }
+  auto operator co_await() const&& noexcept { return awaiter{handle_}; }
+
+  /// Gives up ownership of the frame (used by spawn and block_on).
+  std::coroutine_handle<promise_type> release() noexcept { return std::exchange(handle_, {}); }
+
+ private:
+  struct awaiter {
+    std::coroutine_handle<promise_type> handle;
+
+    bool await_ready() const noexcept {
+      assert(handle && "co_await on an empty task");
+      return handle.done();
+    }
+    template <class Promise>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
+      handle.promise().continuation = awaiting;
+      if constexpr (std::is_base_of_v<detail::promise_base, Promise>) {
+        handle.promise().scope = awaiting.promise().scope;
+      }
+      return handle;
+    }
+    decltype(auto) await_resume() const { return handle.promise().take(); }
+  };
+
+  std::coroutine_handle<promise_type> handle_;
+};
+
+namespace detail {
+template <class T>
+task<T> task_promise<T>::get_return_object() noexcept {
+  return task<T>{std::coroutine_handle<task_promise>::from_promise(*this)};
+}
+template <class T>
+task<T&> task_promise<T&>::get_return_object() noexcept {
+  return task<T&>{std::coroutine_handle<task_promise>::from_promise(*this)};
+}
+inline task<void> task_promise<void>::get_return_object() noexcept {
+  return task<void>{std::coroutine_handle<task_promise>::from_promise(*this)};
+}
+}  // namespace detail
+
+}  // namespace coring

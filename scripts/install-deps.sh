@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs coring's build dependencies on Debian 12. Idempotent: when everything is already
+# installed it changes nothing and does not touch apt at all.
+#   CORING_WITH_CLANG=1  also install clang
+set -euo pipefail
+
+packages=(build-essential cmake ninja-build g++ liburing-dev libasio-dev doctest-dev
+          libbenchmark-dev pkg-config)
+if [[ "${CORING_WITH_CLANG:-0}" == "1" ]]; then
+  packages+=(clang)
+fi
+
+missing=()
+for pkg in "${packages[@]}"; do
+  status="$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)"
+  if [[ "$status" != "installed" ]]; then
+    missing+=("$pkg")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#packages[@]} packages already installed; nothing to do."
+  exit 0
+fi
+
+as_root=()
+if [[ "$(id -u)" -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+  else
+    echo "install-deps: missing packages (${missing[*]}) and not root, no sudo; run as root." >&2
+    exit 1
+  fi
+fi
+
+echo "install-deps: installing ${missing[*]}"
+"${as_root[@]}" apt-get update
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+  apt-get install -y --no-install-recommends "${missing[@]}"

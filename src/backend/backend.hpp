@@ -1,0 +1,62 @@
+// The kernel behind an event loop, kept to four verbs: submit, reap (inside wait), wait, wake.
+//
+// io_uring is the only implementation today (uring_backend); an epoll backend can implement the
+// same interface where io_uring is blocked. The backend knows io_op but never a coroutine: it turns
+// ops into kernel requests and hands each completion back through `completion_sink`.
+//
+// Threads: everything but wake() is called by the loop's thread only.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "coring/detail/io_op.hpp"
+
+namespace coring::detail {
+
+class completion_sink {
+ public:
+  /// One completion of `op`: `result` is >= 0 or -errno; `more` is true when the op will complete again.
+  virtual void on_completion(io_op& op, int result, bool more) noexcept = 0;
+
+ protected:
+  ~completion_sink() = default;
+};
+
+struct backend_counters {
+  std::uint64_t submissions = 0;  // requests handed to the kernel
+  std::uint64_t completions = 0;  // completions reaped
+  std::uint64_t enters = 0;       // system calls into the kernel
+};
+
+class backend {
+ public:
+  virtual ~backend() = default;
+
+  /// Enables the ring for the calling thread (single-issuer rings bind to one thread).
+  virtual void attach_to_current_thread() = 0;
+  /// Queues `op` for submission; it is handed to the kernel at the next wait().
+  virtual void submit(io_op& op) noexcept = 0;
+  /// Asks the kernel to cancel an op that was submitted.
+  virtual void cancel(io_op& op) noexcept = 0;
+  /// Asks the kernel to cancel every op in flight.
+  virtual void cancel_all() noexcept = 0;
+  /// Submits what is queued, then waits for a completion, a wake() or the timeout (nullopt: no
+  /// limit; zero: do not block), and hands every completion to `sink`. Returns how many it handed.
+  virtual std::size_t wait(completion_sink& sink, std::optional<std::chrono::nanoseconds> timeout) noexcept = 0;
+  /// Makes a wait() in progress (or the next one) return. Any thread.
+  virtual void wake() noexcept = 0;
+  /// Ops handed to the kernel whose last completion has not been reaped yet.
+  virtual std::size_t in_flight() const noexcept = 0;
+  virtual backend_counters counters() const noexcept = 0;
+  /// Human-readable description of the ring setup chosen (flags that the kernel accepted).
+  virtual const char* describe() const noexcept = 0;
+};
+
+/// Creates the io_uring backend. Throws std::system_error when io_uring is unavailable or the ring
+/// cannot be created.
+std::unique_ptr<backend> make_uring_backend(unsigned entries);
+
+}  // namespace coring::detail

@@ -1,0 +1,11 @@
+#include "coring/file.hpp"
+
+#include <unistd.h>
+
+namespace coring {
+
+void file::close_now() noexcept {
+  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+}
+
+}  // namespace coring

@@ -1,0 +1,49 @@
+#include "coring/event_loop.hpp"
+
+#include <cstdio>
+
+#include "io/event_loop_impl.hpp"
+#include "runtime/task_registry.hpp"
+
+namespace coring {
+
+event_loop::event_loop(event_loop_options options)
+    : registry_(std::make_unique<detail::task_registry>()),
+      impl_(std::make_unique<detail::event_loop_impl>(registry_.get(), options.ring_entries,
+                                                      std::chrono::nanoseconds::zero())) {}
+
+event_loop::~event_loop() {
+  // Step 1: the kernel lets go of every buffer; step 2: the frames that own them are destroyed.
+  if (!impl_->drain()) {
+    // Another thread owns the ring, so operations in flight cannot be canceled from here. Freeing
+    // their frames could let the kernel write into freed memory: leak them (and the ring) instead.
+    std::fprintf(stderr,
+                 "coring: event_loop destroyed on a thread that does not own its ring with I/O in flight; "
+                 "leaking its tasks\n");
+    (void)impl_.release();
+    (void)registry_.release();
+    return;
+  }
+  registry_->destroy_all();
+}
+
+void event_loop::run() {
+  impl_->run_until([this] { return alive_tasks() == 0; });
+  impl_->reset_stop();
+}
+
+std::size_t event_loop::run_once() { return impl_->turn(true); }
+
+std::size_t event_loop::poll() { return impl_->turn(false); }
+
+void event_loop::stop() noexcept { impl_->stop(); }
+
+executor event_loop::get_executor() const noexcept { return executor{impl_.get()}; }
+
+std::size_t event_loop::alive_tasks() const noexcept {
+  return static_cast<std::size_t>(registry_->spawned() - registry_->completed());
+}
+
+const char* event_loop::backend_name() const noexcept { return impl_->backend_name(); }
+
+}  // namespace coring

@@ -1,0 +1,287 @@
+#include "io/event_loop_impl.hpp"
+
+#include <cerrno>
+#include <stdexcept>
+#include <thread>
+
+namespace coring::detail {
+
+namespace {
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+std::uint64_t steady_now_ns() noexcept {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
+}
+
+/// Makes the calling thread belong to `loop` for the duration of a turn.
+class thread_binding {
+ public:
+  explicit thread_binding(event_loop_impl* loop) noexcept : saved_(this_thread()) {
+    thread_context& ctx = this_thread();
+    if (ctx.loop != loop) {  // io-pool threads are bound for life, standalone loops per turn
+      ctx.current = loop;
+      ctx.loop = loop;
+      ctx.pool = loop;
+    }
+  }
+  ~thread_binding() { this_thread() = saved_; }
+  thread_binding(const thread_binding&) = delete;
+  thread_binding& operator=(const thread_binding&) = delete;
+
+ private:
+  thread_context saved_;
+};
+
+void submit_posted(work_item* w) noexcept {
+  io_op& op = *static_cast<op_item*>(w)->op;
+  op.loop->start(op);
+}
+
+void cancel_posted(work_item* w) noexcept {
+  io_op& op = *static_cast<op_item*>(w)->op;
+  op.loop->cancel(op);
+}
+
+void finish_deferred_cancel(work_item* w) noexcept;
+
+}  // namespace
+
+// ---- the task side ---------------------------------------------------------------------------
+
+bool start_op(io_op& op, std::coroutine_handle<> awaiting, cancel_scope* scope) noexcept {
+  thread_context& ctx = this_thread();
+  op.resume.handle = awaiting;
+  op.home = ctx.current;
+  event_loop_impl* loop = ctx.loop;
+  if (loop == nullptr && op.home != nullptr) loop = op.home->io_loop();
+  if (loop == nullptr) {
+    op.result = -ENOTSUP;  // awaited outside any runtime or event loop
+    return false;
+  }
+  op.loop = loop;
+  if (scope != nullptr && scope->stop_requested()) {
+    op.result = -ECANCELED;
+    return false;
+  }
+  op.pending.store(1, std::memory_order_relaxed);
+  // Registered before the op starts: once started it may complete (and resume the task) on
+  // another thread at any moment.
+  if (scope != nullptr) op.stop.emplace(scope->token(), io_op::canceler{&op});
+  if (loop == ctx.loop) {
+    loop->start(op);
+  } else {
+    op.submit_item.run = &submit_posted;
+    loop->schedule(&op.submit_item);
+  }
+  return true;
+}
+
+void io_op::canceler::operator()() const noexcept {
+  // Take a reference unless the op already completed: the loop drops it after handling the request,
+  // so the op (in the task's frame) outlives the request.
+  std::uint32_t p = op->pending.load(std::memory_order_acquire);
+  do {
+    if (p == 0) return;
+  } while (!op->pending.compare_exchange_weak(p, p + 1, std::memory_order_acq_rel, std::memory_order_acquire));
+  op->cancel_item.run = &cancel_posted;
+  op->loop->schedule(&op->cancel_item);
+}
+
+// ---- the loop --------------------------------------------------------------------------------
+
+event_loop_impl::event_loop_impl(task_registry* registry, unsigned ring_entries,
+                                 std::chrono::nanoseconds spin_budget)
+    : scheduler(registry), backend_(make_uring_backend(ring_entries)), spin_budget_(spin_budget) {}
+
+event_loop_impl::~event_loop_impl() = default;
+
+void event_loop_impl::attach() {
+  const void* me = &this_thread();
+  if (attached_) {
+    if (owner_thread_ != me) {
+      throw std::logic_error("coring: an event_loop must be driven by the thread that first ran it");
+    }
+    return;
+  }
+  backend_->attach_to_current_thread();
+  owner_thread_ = const_cast<void*>(me);
+  attached_ = true;
+}
+
+bool event_loop_impl::owns_current_thread() const noexcept { return this_thread().loop == this; }
+
+void event_loop_impl::schedule(work_item* item) noexcept {
+  if (this_thread().loop == this) {
+    ready_.push(item);
+    return;
+  }
+  remote_.push(item);
+  // seq_cst load after the push: pairs with the sleeping_ store + re-check in turn().
+  if (sleeping_.load(std::memory_order_seq_cst) && sleeping_.exchange(false, std::memory_order_seq_cst)) {
+    wakeups_.fetch_add(1, std::memory_order_relaxed);
+    backend_->wake();
+  }
+}
+
+void event_loop_impl::schedule_later(work_item* item) noexcept { schedule(item); }
+
+void event_loop_impl::stop() noexcept {
+  stop_requested_.store(true, std::memory_order_seq_cst);
+  sleeping_.store(false, std::memory_order_relaxed);
+  backend_->wake();
+}
+
+std::size_t event_loop_impl::turn(bool may_block) {
+  attach();
+  thread_binding binding(this);
+  std::size_t handled = 0;
+  ready_.push_list(remote_.take_all());
+  handled += run_ready();
+  handled += fire_timers();
+
+  std::optional<std::chrono::nanoseconds> timeout = std::chrono::nanoseconds::zero();
+  if (may_block && ready_.empty() && !stop_requested()) {
+    timeout = time_to_next_timer();
+    if (spin_budget_.count() > 0 && handled > 0 && spin_for_remote()) timeout = std::chrono::nanoseconds::zero();
+  }
+  if (!timeout || timeout->count() > 0) {
+    sleeping_.store(true, std::memory_order_seq_cst);
+    if (!remote_.empty() || stop_requested()) timeout = std::chrono::nanoseconds::zero();
+  }
+  handled += backend_->wait(*this, timeout);
+  sleeping_.store(false, std::memory_order_relaxed);
+  queue_depth_.store(ready_.size(), std::memory_order_relaxed);
+  timer_count_.store(timers_.size(), std::memory_order_relaxed);
+  return handled;
+}
+
+bool event_loop_impl::spin_for_remote() noexcept {
+  const auto deadline = std::chrono::steady_clock::now() + spin_budget_;
+  for (unsigned spins = 1;; ++spins) {
+    if (!remote_.empty() || stop_requested()) return true;
+    if ((spins & 63) == 0 && std::chrono::steady_clock::now() >= deadline) return false;
+    cpu_relax();
+  }
+}
+
+std::size_t event_loop_impl::run_ready() noexcept {
+  // Only what is queued now: work queued while running (yield) waits for the next turn, after I/O.
+  std::size_t n = ready_.size();
+  const std::size_t total = n;
+  while (n-- > 0) {
+    work_item* item = ready_.pop();
+    item->run(item);
+  }
+  return total;
+}
+
+std::size_t event_loop_impl::fire_timers() noexcept {
+  if (timers_.empty()) return 0;
+  const std::uint64_t now = steady_now_ns();
+  std::size_t fired = 0;
+  while (!timers_.empty() && timers_.next_deadline() <= now) {
+    io_op* op = timers_.top();
+    timers_.remove(op);
+    finish(*op, 0);
+    ++fired;
+  }
+  return fired;
+}
+
+std::optional<std::chrono::nanoseconds> event_loop_impl::time_to_next_timer() const noexcept {
+  if (timers_.empty()) return std::nullopt;
+  const std::uint64_t now = steady_now_ns();
+  const std::uint64_t deadline = timers_.next_deadline();
+  if (deadline <= now) return std::chrono::nanoseconds::zero();
+  return std::chrono::nanoseconds(deadline - now);
+}
+
+void event_loop_impl::start(io_op& op) noexcept {
+  if (draining_) return;
+  if (op.cancel_requested) {
+    // A stop request overtook the op: complete it without starting, but never inside the
+    // awaiter's await_suspend (start may be called from there), so go through the ready queue.
+    op.submit_item.run = &finish_deferred_cancel;
+    ready_.push(&op.submit_item);
+    return;
+  }
+  if (op.code == op_code::timer) {
+    timers_.push(&op);
+    return;
+  }
+  op.in_kernel = true;
+  backend_->submit(op);
+}
+
+namespace {
+void finish_deferred_cancel(work_item* w) noexcept {
+  io_op& op = *static_cast<op_item*>(w)->op;
+  op.loop->on_deferred_cancel(op);
+}
+}  // namespace
+
+void event_loop_impl::on_deferred_cancel(io_op& op) noexcept { finish(op, -ECANCELED); }
+
+void event_loop_impl::cancel(io_op& op) noexcept {
+  if (!op.finished && !op.cancel_requested) {
+    op.cancel_requested = true;
+    if (op.code == op_code::timer) {
+      if (timers_.contains(&op)) {
+        timers_.remove(&op);
+        finish(op, -ECANCELED);
+      }
+    } else if (op.in_kernel) {
+      backend_->cancel(op);
+    }
+  }
+  release(op);  // the stop request's reference
+}
+
+void event_loop_impl::on_completion(io_op& op, int result, bool more) noexcept {
+  if (more) return;  // no multishot op yet
+  finish(op, result);
+}
+
+void event_loop_impl::finish(io_op& op, int result) noexcept {
+  op.finished = true;
+  op.result = result;
+  release(op);
+}
+
+void event_loop_impl::release(io_op& op) noexcept {
+  if (op.pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (draining_) return;  // shutdown: frames are destroyed, not resumed
+  if (op.home == this) {
+    op.resume.handle.resume();
+  } else {
+    op.home->schedule(&op.resume);
+  }
+}
+
+bool event_loop_impl::drain() noexcept {
+  if (attached_ && owner_thread_ != &this_thread() && backend_->in_flight() > 0) return false;
+  draining_ = true;
+  backend_->cancel_all();
+  timers_.clear();
+  ready_.clear();
+  (void)remote_.take_all();
+  if (attached_) {
+    while (backend_->in_flight() > 0) backend_->wait(*this, std::chrono::milliseconds(100));
+  }
+  return true;
+}
+
+loop_counters event_loop_impl::counters() const noexcept {
+  const backend_counters b = backend_->counters();
+  return {b.submissions, b.completions, wakeups_.load(std::memory_order_relaxed),
+          queue_depth_.load(std::memory_order_relaxed), timer_count_.load(std::memory_order_relaxed)};
+}
+
+}  // namespace coring::detail

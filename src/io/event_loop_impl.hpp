@@ -1,0 +1,108 @@
+// event_loop_impl: one ring (through a backend), one thread, a ready queue and a timer heap.
+//
+// Data by writer:
+//   set once: backend_, registry (via scheduler), spin_budget_
+//   loop thread only: ready_, timers_, the backend's submission and completion side
+//   any thread: remote_ (push), sleeping_, stop_requested_, wake-up counter
+//
+// A turn of the loop (turn()):
+//   1. take everything other threads posted (remote_) into the ready queue
+//   2. run the ready queue (only what was there when the turn began: yield() goes to the next turn)
+//   3. fire due timers
+//   4. enter the kernel once: submit queued requests and, if nothing is ready, wait for a
+//      completion, a wake-up or the next timer deadline; hand every completion to its op
+// Before blocking, the loop spins for spin_budget_ watching remote_ (a hop from another pool is
+// then picked up without a kernel wake-up), then announces sleeping_ and re-checks remote_ before
+// it blocks; a poster that sees sleeping_ wakes the ring (Dekker pair on remote_ and sleeping_).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "backend/backend.hpp"
+#include "coring/detail/io_op.hpp"
+#include "coring/detail/scheduler.hpp"
+#include "io/remote_queue.hpp"
+#include "io/timer_heap.hpp"
+
+namespace coring::detail {
+
+struct loop_counters {
+  std::uint64_t submissions = 0;
+  std::uint64_t completions = 0;
+  std::uint64_t wakeups = 0;
+  std::uint64_t queue_depth = 0;
+  std::uint64_t timers = 0;
+};
+
+class event_loop_impl final : public scheduler, private completion_sink {
+ public:
+  event_loop_impl(task_registry* registry, unsigned ring_entries, std::chrono::nanoseconds spin_budget);
+  ~event_loop_impl();
+  event_loop_impl(const event_loop_impl&) = delete;
+  event_loop_impl& operator=(const event_loop_impl&) = delete;
+
+  // scheduler
+  void schedule(work_item* item) noexcept override;
+  void schedule_later(work_item* item) noexcept override;
+  bool owns_current_thread() const noexcept override;
+  event_loop_impl* io_loop() noexcept override { return this; }
+
+  /// Binds the loop to the calling thread (the ring's single issuer). Called once, by the thread
+  /// that will drive the loop; a later call from another thread throws std::logic_error.
+  void attach();
+  /// One turn; blocks at most until something happens when `may_block`. Returns items run.
+  std::size_t turn(bool may_block);
+  /// Turns until stop() or until `done()` returns true (checked between turns).
+  template <class Done>
+  void run_until(Done done) {
+    attach();
+    while (!stop_requested_.load(std::memory_order_acquire) && !done()) turn(true);
+  }
+  void stop() noexcept;
+  void reset_stop() noexcept { stop_requested_.store(false, std::memory_order_release); }
+  bool stop_requested() const noexcept { return stop_requested_.load(std::memory_order_acquire); }
+
+  /// Cancels every op in flight and reaps until the kernel holds none; nothing is resumed.
+  /// After the last turn, on the loop's thread. Returns false (and does nothing) when called from
+  /// another thread while the kernel still holds ops: only the owner may submit the cancellations.
+  bool drain() noexcept;
+
+  /// Loop thread: hands `op` to the kernel or the timer heap.
+  void start(io_op& op) noexcept;
+  /// Loop thread: processes a stop request for `op`.
+  void cancel(io_op& op) noexcept;
+  /// Loop thread: completes an op whose stop request arrived before it started.
+  void on_deferred_cancel(io_op& op) noexcept;
+
+  loop_counters counters() const noexcept;
+  const char* backend_name() const noexcept { return backend_->describe(); }
+
+ private:
+  void on_completion(io_op& op, int result, bool more) noexcept override;
+  void finish(io_op& op, int result) noexcept;
+  void release(io_op& op) noexcept;
+  std::size_t run_ready() noexcept;
+  std::size_t fire_timers() noexcept;
+  std::optional<std::chrono::nanoseconds> time_to_next_timer() const noexcept;
+  bool spin_for_remote() noexcept;
+
+  std::unique_ptr<backend> backend_;
+  std::chrono::nanoseconds spin_budget_;
+  local_queue ready_;
+  timer_heap timers_;
+  bool attached_ = false;
+  bool draining_ = false;
+  void* owner_thread_ = nullptr;
+
+  alignas(64) remote_queue remote_;
+  alignas(64) std::atomic<bool> sleeping_{false};
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<std::uint64_t> wakeups_{0};
+  std::atomic<std::uint64_t> queue_depth_{0};
+  std::atomic<std::uint64_t> timer_count_{0};
+};
+
+}  // namespace coring::detail

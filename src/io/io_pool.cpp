@@ -1,0 +1,79 @@
+#include "io/io_pool.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <future>
+
+namespace coring::detail {
+
+io_pool::io_pool(task_registry* registry, unsigned threads, unsigned ring_entries,
+                 std::chrono::nanoseconds spin_budget)
+    : scheduler(registry) {
+  threads = std::max(1u, threads);
+  loops_.reserve(threads);
+  for (unsigned i = 0; i < threads; ++i) {
+    loops_.push_back(std::make_unique<event_loop_impl>(registry, ring_entries, spin_budget));
+  }
+  std::vector<std::future<void>> started;
+  threads_.reserve(threads);
+  for (unsigned i = 0; i < threads; ++i) {
+    auto ready = std::make_shared<std::promise<void>>();
+    started.push_back(ready->get_future());
+    threads_.emplace_back([this, i, ready] {
+      try {
+        loops_[i]->attach();
+      } catch (...) {
+        ready->set_exception(std::current_exception());
+        return;
+      }
+      ready->set_value();
+      run_loop(i);
+    });
+  }
+  std::exception_ptr failure;
+  for (auto& f : started) {
+    try {
+      f.get();
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) {
+    stop();
+    std::rethrow_exception(failure);
+  }
+}
+
+io_pool::~io_pool() { stop(); }
+
+event_loop_impl* io_pool::pick_loop() noexcept {
+  const thread_context& ctx = this_thread();
+  if (ctx.pool == this) return ctx.loop;
+  if (loops_.size() == 1) return loops_.front().get();
+  return loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()].get();
+}
+
+void io_pool::run_loop(unsigned index) noexcept {
+  event_loop_impl& loop = *loops_[index];
+  thread_context& ctx = this_thread();
+  ctx.current = &loop;
+  ctx.loop = &loop;
+  ctx.pool = this;
+  try {
+    loop.run_until([] { return false; });
+  } catch (...) {
+    // attach() already succeeded on this thread, so turn() cannot throw; keep noexcept honest.
+  }
+  loop.drain();
+  ctx = thread_context{};
+}
+
+void io_pool::stop() noexcept {
+  if (stopped_.exchange(true)) return;
+  for (auto& loop : loops_) loop->stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+}  // namespace coring::detail

@@ -1,0 +1,51 @@
+// The io pool: `threads` event loops, each driven by its own thread for the pool's lifetime.
+//
+// Work scheduled on the pool from one of its loop threads stays on that loop; work from elsewhere
+// is spread round-robin. Each loop's ring is created by the pool's constructor and enabled by the
+// loop's thread (single issuer); the constructor returns once every loop runs, or throws the error
+// of the first loop that could not start.
+//
+// Shutdown (stop()): 1. every loop is asked to stop; 2. each loop thread leaves its last turn,
+// cancels every ring op in flight and reaps until the kernel holds none (drain); 3. threads are
+// joined. Tasks are not destroyed here (see runtime).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "coring/detail/scheduler.hpp"
+#include "io/event_loop_impl.hpp"
+
+namespace coring::detail {
+
+class io_pool final : public scheduler {
+ public:
+  io_pool(task_registry* registry, unsigned threads, unsigned ring_entries, std::chrono::nanoseconds spin_budget);
+  ~io_pool();
+  io_pool(const io_pool&) = delete;
+  io_pool& operator=(const io_pool&) = delete;
+
+  void schedule(work_item* item) noexcept override { pick_loop()->schedule(item); }
+  void schedule_later(work_item* item) noexcept override { pick_loop()->schedule_later(item); }
+  bool owns_current_thread() const noexcept override { return this_thread().pool == this; }
+  event_loop_impl* io_loop() noexcept override { return pick_loop(); }
+
+  /// The calling thread's loop when it is one of ours, else the next loop round-robin.
+  event_loop_impl* pick_loop() noexcept;
+  void stop() noexcept;
+
+  const std::vector<std::unique_ptr<event_loop_impl>>& loops() const noexcept { return loops_; }
+
+ private:
+  void run_loop(unsigned index) noexcept;
+
+  std::vector<std::unique_ptr<event_loop_impl>> loops_;
+  std::vector<std::thread> threads_;
+  std::atomic<unsigned> next_{0};
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace coring::detail

@@ -1,0 +1,194 @@
+#include "runtime/task_registry.hpp"
+
+#include <cstdio>
+#include <exception>
+#include <stdexcept>
+#include <typeinfo>
+
+namespace coring::detail {
+
+namespace {
+
+unsigned this_thread_shard(unsigned count) noexcept {
+  const auto address = reinterpret_cast<std::uintptr_t>(&this_thread());
+  return static_cast<unsigned>((address >> 6) ^ (address >> 16)) % count;
+}
+
+void print_unhandled(std::exception_ptr error) noexcept {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "coring: unhandled exception in a detached task: %s: %s\n", typeid(e).name(), e.what());
+  } catch (...) {
+    std::fprintf(stderr, "coring: unhandled exception of unknown type in a detached task\n");
+  }
+}
+
+void bump(std::atomic<std::uint64_t>& counter) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+task_registry::task_registry() = default;
+
+void task_registry::add(task_cell& cell) noexcept {
+  cell.shard = this_thread_shard(shard_count);
+  shard& s = shards_[cell.shard];
+  s.lock.lock();
+  cell.prev = nullptr;
+  cell.next_alive = s.head;
+  if (s.head != nullptr) s.head->prev = &cell;
+  s.head = &cell;
+  bump(s.spawned);
+  s.lock.unlock();
+}
+
+void task_registry::remove(task_cell& cell) noexcept {
+  shard& s = shards_[cell.shard];
+  s.lock.lock();
+  if (cell.prev != nullptr) {
+    cell.prev->next_alive = cell.next_alive;
+  } else {
+    s.head = cell.next_alive;
+  }
+  if (cell.next_alive != nullptr) cell.next_alive->prev = cell.prev;
+  cell.prev = cell.next_alive = nullptr;
+  bump(s.completed);
+  s.lock.unlock();
+}
+
+void task_registry::destroy_all() noexcept {
+  // Destroying a frame runs destructors that may spawn or drop handles: take one cell at a time
+  // and repeat until a whole pass finds nothing.
+  for (bool found = true; found;) {
+    found = false;
+    for (shard& s : shards_) {
+      for (;;) {
+        s.lock.lock();
+        task_cell* cell = s.head;
+        s.lock.unlock();
+        if (cell == nullptr) break;
+        found = true;
+        remove(*cell);
+        cell->canceled = true;
+        if (cell->frame) {
+          cell->frame.destroy();
+          cell->frame = {};
+        }
+        const std::uint32_t old = cell->state.fetch_add(task_cell::complete - task_cell::running,
+                                                        std::memory_order_acq_rel);
+        if ((old & task_cell::handle) == 0) destroy_cell(*cell);
+      }
+    }
+  }
+}
+
+void task_registry::set_exception_handler(exception_handler handler) {
+  auto shared = handler ? std::make_shared<const exception_handler>(std::move(handler)) : nullptr;
+  std::lock_guard lock(handler_mutex_);
+  handler_ = std::move(shared);
+}
+
+void task_registry::report(std::exception_ptr error) noexcept {
+  std::shared_ptr<const exception_handler> handler;
+  {
+    std::lock_guard lock(handler_mutex_);
+    handler = handler_;
+  }
+  if (handler == nullptr) {
+    print_unhandled(error);
+    return;
+  }
+  try {
+    (*handler)(error);
+  } catch (...) {
+    print_unhandled(std::current_exception());
+  }
+}
+
+std::uint64_t task_registry::spawned() const noexcept {
+  std::uint64_t total = 0;
+  for (const shard& s : shards_) total += s.spawned.load(std::memory_order_relaxed);
+  return total;
+}
+
+std::uint64_t task_registry::completed() const noexcept {
+  std::uint64_t total = 0;
+  for (const shard& s : shards_) total += s.completed.load(std::memory_order_relaxed);
+  return total;
+}
+
+// ---- task cells ------------------------------------------------------------------------------
+
+void destroy_cell(task_cell& cell) noexcept {
+  if (cell.frame) cell.frame.destroy();
+  cell.~task_cell();
+  deallocate_frame(&cell, sizeof(task_cell));
+}
+
+namespace {
+
+void start_cell(work_item* w) noexcept {
+  task_cell& cell = *static_cast<task_cell*>(w);
+  if (cell.scope.stop_requested()) {
+    cell.canceled = true;
+    std::coroutine_handle<> next = complete_root(cell);
+    if (next != std::noop_coroutine()) next.resume();
+    return;
+  }
+  cell.frame.resume();
+}
+
+}  // namespace
+
+task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_base& promise,
+                      std::exception_ptr (*exception_of)(std::coroutine_handle<>) noexcept) {
+  if (!frame) throw std::invalid_argument("coring::spawn: the task is empty (default-constructed or moved-from)");
+  if (where == nullptr) throw std::invalid_argument("coring::spawn: the executor is empty");
+  auto* cell = new (allocate_frame(sizeof(task_cell))) task_cell;
+  cell->run = &start_cell;
+  cell->frame = frame;
+  cell->promise = &promise;
+  cell->exception_of = exception_of;
+  cell->home = where;
+  cell->registry = where->registry();
+  promise.cell = cell;
+  promise.scope = &cell->scope;
+  cell->registry->add(*cell);
+  where->schedule(cell);
+  return cell;
+}
+
+std::coroutine_handle<> complete_root(task_cell& cell) noexcept {
+  cell.registry->remove(cell);
+  const std::uint32_t old =
+      cell.state.fetch_add(task_cell::complete - task_cell::running, std::memory_order_acq_rel);
+  if ((old & task_cell::joiner_set) != 0) return resume_on(cell.joiner_home, cell.joiner);
+  if ((old & task_cell::handle) == 0) {
+    if (!cell.canceled) {
+      if (std::exception_ptr error = cell.exception_of(cell.frame)) cell.registry->report(error);
+    }
+    destroy_cell(cell);
+  }
+  return std::noop_coroutine();
+}
+
+void release_handle(task_cell& cell) noexcept {
+  const std::uint32_t old = cell.state.fetch_and(~task_cell::handle, std::memory_order_acq_rel);
+  if ((old & task_cell::running) != 0) return;  // the task finishes later and frees the cell
+  if (!cell.observed && !cell.canceled) {
+    // Finished, never awaited: its exception must not vanish.
+    if (std::exception_ptr error = cell.exception_of(cell.frame)) cell.registry->report(error);
+  }
+  destroy_cell(cell);
+}
+
+bool set_joiner(task_cell& cell, std::coroutine_handle<> joiner) noexcept {
+  cell.joiner.handle = joiner;
+  cell.joiner_home = current_scheduler();
+  const std::uint32_t old = cell.state.fetch_or(task_cell::joiner_set, std::memory_order_acq_rel);
+  return (old & task_cell::complete) == 0;
+}
+
+}  // namespace coring::detail

@@ -1,0 +1,234 @@
+#include "scheduler/cpu_pool.hpp"
+
+#include <algorithm>
+
+#include "io/io_pool.hpp"
+
+namespace coring::detail {
+
+namespace {
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+constexpr std::size_t injected_batch = 32;
+
+}  // namespace
+
+cpu_pool::cpu_pool(task_registry* registry, io_pool* io, unsigned threads, std::chrono::nanoseconds spin_budget)
+    : scheduler(registry), io_(io), spin_budget_(spin_budget) {
+  threads = std::max(1u, threads);
+  workers_.reserve(threads);
+  for (unsigned i = 0; i < threads; ++i) {
+    workers_.push_back(std::make_unique<worker>());
+    workers_.back()->rng = 0x9e3779b9u * (i + 1);
+  }
+  idle_.reserve(threads);
+  for (unsigned i = 0; i < threads; ++i) {
+    workers_[i]->thread = std::thread([this, i] { run_worker(i); });
+  }
+}
+
+cpu_pool::~cpu_pool() { stop(); }
+
+void cpu_pool::stop() noexcept {
+  if (stopping_.exchange(true)) return;
+  for (auto& w : workers_) w->park.unpark();
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+bool cpu_pool::owns_current_thread() const noexcept { return this_thread().current == this; }
+
+event_loop_impl* cpu_pool::io_loop() noexcept { return io_->pick_loop(); }
+
+void cpu_pool::schedule(work_item* item) noexcept {
+  thread_context& ctx = this_thread();
+  if (ctx.current == this) {
+    push_local(*workers_[ctx.worker_index], item);
+  } else {
+    injected_.push(item);
+  }
+  notify_one();
+}
+
+void cpu_pool::schedule_later(work_item* item) noexcept {
+  injected_.push(item);
+  notify_one();
+}
+
+void cpu_pool::push_local(worker& self, work_item* item) noexcept {
+  if (self.deque.push(item)) return;
+  // Full: move the older half to the injection queue, where any worker can take it in batches.
+  work_item* last = nullptr;
+  const std::int64_t half = work_stealing_deque::capacity / 2;
+  work_item* first = self.deque.take_oldest(half, last);
+  if (first != nullptr) {
+    std::size_t n = 0;
+    for (work_item* it = first; it != nullptr; it = it->next) ++n;
+    injected_.push_batch(first, last, n);
+  }
+  if (!self.deque.push(item)) injected_.push(item);
+}
+
+void cpu_pool::notify_one() noexcept {
+  // seq_cst loads, after the push: see the idle protocol in the header.
+  if (num_idle_.load(std::memory_order_seq_cst) == 0) return;
+  if (searching_.load(std::memory_order_seq_cst) != 0) return;
+  unsigned index;
+  {
+    std::lock_guard lock(idle_mutex_);
+    if (idle_.empty()) return;
+    index = idle_.back();
+    idle_.pop_back();
+    num_idle_.fetch_sub(1, std::memory_order_seq_cst);
+    // The woken worker starts as a searcher; counting it now stops a burst of pushes from waking
+    // every idle worker for one item.
+    searching_.fetch_add(1, std::memory_order_seq_cst);
+    workers_[index]->searching = true;
+  }
+  workers_[index]->park.unpark();
+}
+
+work_item* cpu_pool::take_injected(worker& self) noexcept {
+  std::size_t n = 0;
+  const std::size_t share = std::max<std::size_t>(1, injected_.size() / workers_.size());
+  work_item* first = injected_.pop_batch(std::min(share, injected_batch), n);
+  if (first == nullptr) return nullptr;
+  // Run the first, keep the rest locally (others may steal them).
+  for (work_item* it = first->next; it != nullptr;) {
+    work_item* next = it->next;
+    if (!self.deque.push(it)) {
+      injected_.push(it);  // cannot happen with batch < capacity, kept for safety
+    }
+    it = next;
+  }
+  return first;
+}
+
+work_item* cpu_pool::find_local(worker& self) noexcept {
+  if (++self.tick % 61 == 0) {
+    if (work_item* item = take_injected(self)) return item;
+  }
+  if (work_item* item = self.deque.pop()) return item;
+  return take_injected(self);
+}
+
+work_item* cpu_pool::find_remote(worker& self, unsigned index) noexcept {
+  const unsigned n = static_cast<unsigned>(workers_.size());
+  self.rng ^= self.rng << 13;
+  self.rng ^= self.rng >> 17;
+  self.rng ^= self.rng << 5;
+  const unsigned start = self.rng % n;
+  for (unsigned k = 0; k < n; ++k) {
+    const unsigned victim = (start + k) % n;
+    if (victim == index) continue;
+    if (work_item* item = workers_[victim]->deque.steal()) {
+      self.steals.store(self.steals.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      return item;
+    }
+  }
+  return take_injected(self);
+}
+
+bool cpu_pool::try_begin_search(worker& self) noexcept {
+  if (self.searching) return true;
+  // At most half of the workers spin at once.
+  const std::uint32_t n = searching_.load(std::memory_order_relaxed);
+  if (2 * n >= workers_.size() && n > 0) return false;
+  searching_.fetch_add(1, std::memory_order_seq_cst);
+  self.searching = true;
+  return true;
+}
+
+void cpu_pool::end_search(worker& self) noexcept {
+  if (!self.searching) return;
+  self.searching = false;
+  // The last searcher found work: if more is queued, make sure somebody keeps looking. (Waking a
+  // worker when nothing is left would put a futex wake on every hop between pools.)
+  if (searching_.fetch_sub(1, std::memory_order_seq_cst) == 1 && any_work()) notify_one();
+}
+
+bool cpu_pool::any_work() const noexcept {
+  if (!injected_.empty()) return true;
+  for (const auto& w : workers_) {
+    if (w->deque.size() > 0) return true;
+  }
+  return false;
+}
+
+void cpu_pool::park(worker& self, unsigned index) noexcept {
+  if (self.searching) {
+    self.searching = false;
+    searching_.fetch_sub(1, std::memory_order_seq_cst);
+  }
+  {
+    std::lock_guard lock(idle_mutex_);
+    idle_.push_back(index);
+    num_idle_.fetch_add(1, std::memory_order_seq_cst);
+  }
+  if (any_work() || stopping_.load(std::memory_order_seq_cst)) {
+    std::lock_guard lock(idle_mutex_);
+    auto it = std::find(idle_.begin(), idle_.end(), index);
+    if (it != idle_.end()) {
+      idle_.erase(it);
+      num_idle_.fetch_sub(1, std::memory_order_seq_cst);
+      return;
+    }
+    // Someone already took us off the idle list and will unpark us: consume that token below.
+  }
+  self.parks.store(self.parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  self.park.park();
+}
+
+void cpu_pool::run_worker(unsigned index) noexcept {
+  thread_context& ctx = this_thread();
+  ctx.current = this;
+  ctx.pool = this;
+  ctx.worker_index = index;
+  worker& self = *workers_[index];
+
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    work_item* item = find_local(self);
+    if (item == nullptr && try_begin_search(self)) {
+      const auto deadline = std::chrono::steady_clock::now() + spin_budget_;
+      unsigned spins = 0;
+      while ((item = find_remote(self, index)) == nullptr) {
+        if (stopping_.load(std::memory_order_relaxed)) break;
+        if ((++spins & 63) == 0 && std::chrono::steady_clock::now() >= deadline) break;
+        cpu_relax();
+      }
+    }
+    if (item != nullptr) {
+      end_search(self);
+      item->run(item);
+      continue;
+    }
+    park(self, index);
+  }
+  ctx = thread_context{};
+}
+
+std::uint64_t cpu_pool::steals() const noexcept {
+  std::uint64_t total = 0;
+  for (const auto& w : workers_) total += w->steals.load(std::memory_order_relaxed);
+  return total;
+}
+
+std::uint64_t cpu_pool::parks() const noexcept {
+  std::uint64_t total = 0;
+  for (const auto& w : workers_) total += w->parks.load(std::memory_order_relaxed);
+  return total;
+}
+
+std::uint64_t cpu_pool::queue_depth() const noexcept {
+  std::uint64_t total = injected_.size();
+  for (const auto& w : workers_) total += static_cast<std::uint64_t>(w->deque.size());
+  return total;
+}
+
+}  // namespace coring::detail
