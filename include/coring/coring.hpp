@@ -12,3 +12,6 @@
 #include "coring/sleep.hpp"
 #include "coring/spawn.hpp"
 #include "coring/task.hpp"
+#include "coring/net/endpoint.hpp"
+#include "coring/net/tcp_listener.hpp"
+#include "coring/net/tcp_stream.hpp"

@@ -35,8 +35,10 @@ inline std::uint32_t clamp_len(std::size_t n) noexcept {
 }
 
 struct transfer_awaitable : op_awaitable {
-  transfer_awaitable(op_code code, int fd, void* data, std::size_t size, std::uint64_t offset) noexcept {
+  transfer_awaitable(op_code code, int fd, void* data, std::size_t size, std::uint64_t offset,
+                     std::uint32_t flags = 0) noexcept {
     op.code = code;
+    op.op_flags = flags;
     op.fd = fd;
     op.buffer = data;
     op.len = clamp_len(size);

@@ -1,0 +1,67 @@
+// coring::net::tcp_listener: a listening TCP socket; accept() goes through the ring.
+//
+// bind() creates, binds (with SO_REUSEADDR) and listens at once, synchronously: it is called
+// once at start-up and reports failures (address in use, bad address) as its result. accept()
+// gives a connected tcp_stream. Move-only; one task accepts at a time. Destroying the listener
+// closes it.
+#pragma once
+
+#include <utility>
+
+#include "coring/detail/io_op.hpp"
+#include "coring/net/endpoint.hpp"
+#include "coring/net/tcp_stream.hpp"
+#include "coring/result.hpp"
+
+namespace coring::net {
+
+namespace detail {
+
+struct accept_awaitable : coring::detail::op_awaitable {
+  socklen_t peer_len = endpoint::capacity();
+  endpoint peer;
+
+  explicit accept_awaitable(int fd) noexcept;
+  result<tcp_stream> await_resume() noexcept;
+};
+
+}  // namespace detail
+
+struct listen_options {
+  int backlog = 1024;
+  /// SO_REUSEPORT: several listeners (one per io loop) may share the port.
+  bool reuse_port = false;
+};
+
+class tcp_listener {
+ public:
+  tcp_listener() noexcept = default;
+  tcp_listener(tcp_listener&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  tcp_listener& operator=(tcp_listener&& other) noexcept {
+    if (this != &other) {
+      close_now();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  tcp_listener(const tcp_listener&) = delete;
+  tcp_listener& operator=(const tcp_listener&) = delete;
+  ~tcp_listener() { close_now(); }
+
+  /// Listens on `local` (port 0 picks a free port: see local_endpoint()).
+  static result<tcp_listener> bind(const endpoint& local, listen_options options = {}) noexcept;
+
+  [[nodiscard]] detail::accept_awaitable accept() const noexcept { return detail::accept_awaitable{fd_}; }
+
+  result<endpoint> local_endpoint() const noexcept;
+  bool is_open() const noexcept { return fd_ >= 0; }
+  int native_handle() const noexcept { return fd_; }
+
+ private:
+  explicit tcp_listener(int fd) noexcept : fd_(fd) {}
+  void close_now() noexcept;
+
+  int fd_ = -1;
+};
+
+}  // namespace coring::net

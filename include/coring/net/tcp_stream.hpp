@@ -1,0 +1,96 @@
+// coring::net::tcp_stream: a connected TCP socket whose reads and writes go through the ring.
+//
+// Move-only owner of the socket. read() returns the bytes received (0: the peer closed its side);
+// write() the bytes sent (possibly fewer than given). Errors arrive as error codes from the kernel
+// (a closed stream gives errc::bad_file_descriptor; a write to a reset connection
+// errc::broken_pipe or connection_reset, never SIGPIPE). Works the same from io-pool and CPU-pool
+// tasks; the task resumes on the pool it awaited from. Buffers must stay alive until the co_await
+// returns. Destroying an open stream closes it synchronously. One task uses a stream at a time
+// (one reader and one writer may overlap).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <span>
+#include <utility>
+
+#include "coring/detail/io_op.hpp"
+#include "coring/file.hpp"
+#include "coring/net/endpoint.hpp"
+#include "coring/result.hpp"
+
+namespace coring::net {
+
+class tcp_stream;
+
+namespace detail {
+
+struct connect_awaitable : coring::detail::op_awaitable {
+  endpoint peer;
+  int socket_error = 0;  // socket() failed before the connect could start
+
+  explicit connect_awaitable(const endpoint& ep) noexcept;
+  bool await_ready() const noexcept { return socket_error != 0; }
+  result<tcp_stream> await_resume() noexcept;
+};
+
+}  // namespace detail
+
+class tcp_stream {
+ public:
+  tcp_stream() noexcept = default;
+  /// Adopts a connected socket.
+  explicit tcp_stream(int fd) noexcept : fd_(fd) {}
+  tcp_stream(tcp_stream&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  tcp_stream& operator=(tcp_stream&& other) noexcept {
+    if (this != &other) {
+      close_now();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  tcp_stream(const tcp_stream&) = delete;
+  tcp_stream& operator=(const tcp_stream&) = delete;
+  ~tcp_stream() { close_now(); }
+
+  /// Connects to `peer` (IPv4 or IPv6).
+  [[nodiscard]] static detail::connect_awaitable connect(const endpoint& peer) noexcept {
+    return detail::connect_awaitable{peer};
+  }
+
+  [[nodiscard]] coring::detail::transfer_awaitable read(std::span<std::byte> buffer) const noexcept {
+    return {coring::detail::op_code::recv, fd_, buffer.data(), buffer.size(), 0};
+  }
+  [[nodiscard]] coring::detail::transfer_awaitable read(std::span<char> buffer) const noexcept {
+    return {coring::detail::op_code::recv, fd_, buffer.data(), buffer.size(), 0};
+  }
+  [[nodiscard]] coring::detail::transfer_awaitable write(std::span<const std::byte> buffer) const noexcept {
+    return send(const_cast<std::byte*>(buffer.data()), buffer.size());
+  }
+  [[nodiscard]] coring::detail::transfer_awaitable write(std::span<const char> buffer) const noexcept {
+    return send(const_cast<char*>(buffer.data()), buffer.size());
+  }
+
+  /// Closes through the ring; the stream is closed as soon as this is called.
+  [[nodiscard]] coring::detail::close_awaitable close() noexcept {
+    return coring::detail::close_awaitable{std::exchange(fd_, -1)};
+  }
+
+  bool is_open() const noexcept { return fd_ >= 0; }
+  int native_handle() const noexcept { return fd_; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+
+  /// The address of the other end (errc::bad_file_descriptor when closed).
+  result<endpoint> peer_endpoint() const noexcept;
+  result<endpoint> local_endpoint() const noexcept;
+
+ private:
+  coring::detail::transfer_awaitable send(void* data, std::size_t size) const noexcept {
+    return {coring::detail::op_code::send, fd_, data, size, 0, MSG_NOSIGNAL};
+  }
+  void close_now() noexcept;
+
+  int fd_ = -1;
+};
+
+}  // namespace coring::net
