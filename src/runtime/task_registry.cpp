@@ -9,9 +9,12 @@ namespace coring::detail {
 
 namespace {
 
+// Each thread gets its own shard (round-robin on first use), so that a worker spawning and
+// completing its own tasks keeps the shard's cache line to itself.
 unsigned this_thread_shard(unsigned count) noexcept {
-  const auto address = reinterpret_cast<std::uintptr_t>(&this_thread());
-  return static_cast<unsigned>((address >> 6) ^ (address >> 16)) % count;
+  static std::atomic<unsigned> next{0};
+  thread_local const unsigned shard = next.fetch_add(1, std::memory_order_relaxed);
+  return shard % count;
 }
 
 void print_unhandled(std::exception_ptr error) noexcept {
