@@ -4,12 +4,13 @@
 #include <fcntl.h>
 #include <stdlib.h>
 
-#include <coring/coring.hpp>
 #include <algorithm>
+#include <coring/coring.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <span>
 #include <string>
 #include <system_error>
@@ -20,7 +21,8 @@ namespace {
 
 using coring::task;
 
-const std::error_code bad_fd = std::make_error_code(std::errc::bad_file_descriptor);
+// Compared as a condition: the kernel reports it in the system category, the library in the generic one.
+constexpr std::errc bad_fd = std::errc::bad_file_descriptor;
 
 /// A fresh directory under /tmp, removed with everything in it at the end of the test.
 class temp_dir {
@@ -61,8 +63,8 @@ void create_file(const std::string& path, const std::vector<char>& bytes) {
 
 /// Writes all of `data` at `offset`, looping over short writes. After every operation, checks that
 /// the task still runs on `home`.
-task<coring::result<void>> write_fully(const coring::file& f, std::span<const char> data, std::uint64_t offset,
-                                       coring::executor home) {
+task<coring::result<void>> write_fully(const coring::file& f, std::span<const char> data,
+                                       std::uint64_t offset, coring::executor home) {
   while (!data.empty()) {
     coring::result<std::size_t> n = co_await f.write_at(data, offset);
     CHECK(home.running_in_this_thread());
@@ -76,8 +78,8 @@ task<coring::result<void>> write_fully(const coring::file& f, std::span<const ch
 
 /// Fills `buffer` from `offset`, looping over short reads; stops early at end of file. Returns the
 /// bytes read. After every operation, checks that the task still runs on `home`.
-task<coring::result<std::size_t>> read_fully(const coring::file& f, std::span<char> buffer, std::uint64_t offset,
-                                             coring::executor home) {
+task<coring::result<std::size_t>> read_fully(const coring::file& f, std::span<char> buffer,
+                                             std::uint64_t offset, coring::executor home) {
   std::size_t total = 0;
   while (total < buffer.size()) {
     coring::result<std::size_t> n = co_await f.read_at(buffer.subspan(total), offset + total);
@@ -154,10 +156,10 @@ TEST_CASE("bytes written through the ring from an io-pool task read back identic
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 2}};
   const std::vector<char> data = pattern(200 * 1024 + 17);
 
-  const std::vector<char> back = rt.block_on([](coring::runtime& rt, std::string path,
-                                                const std::vector<char>& data) -> task<std::vector<char>> {
-    CHECK(rt.io().running_in_this_thread());
-    co_return co_await round_trip(std::move(path), data, rt.io());
+  const std::vector<char> back = rt.block_on([](coring::runtime& runtime, std::string file_path,
+                                                const std::vector<char>& bytes) -> task<std::vector<char>> {
+    CHECK(runtime.io().running_in_this_thread());
+    co_return co_await round_trip(std::move(file_path), bytes, runtime.io());
   }(rt, dir.path("io.bin"), data));
 
   REQUIRE(back.size() == data.size());
@@ -170,14 +172,14 @@ TEST_CASE("file I/O awaited on the CPU pool reads back identical bytes and resum
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 2}};
   const std::vector<char> data = pattern(300 * 1024 + 5, 3);
 
-  const std::vector<char> back = rt.block_on([](coring::runtime& rt, std::string path,
-                                                const std::vector<char>& data) -> task<std::vector<char>> {
-    co_await coring::on(rt.cpu());
-    CHECK(rt.cpu().running_in_this_thread());
-    CHECK_FALSE(rt.io().running_in_this_thread());
-    std::vector<char> back = co_await round_trip(std::move(path), data, rt.cpu());
-    CHECK(rt.cpu().running_in_this_thread());
-    co_return back;
+  const std::vector<char> back = rt.block_on([](coring::runtime& runtime, std::string file_path,
+                                                const std::vector<char>& bytes) -> task<std::vector<char>> {
+    co_await coring::on(runtime.cpu());
+    CHECK(runtime.cpu().running_in_this_thread());
+    CHECK_FALSE(runtime.io().running_in_this_thread());
+    std::vector<char> read_back = co_await round_trip(std::move(file_path), bytes, runtime.cpu());
+    CHECK(runtime.cpu().running_in_this_thread());
+    co_return read_back;
   }(rt, dir.path("cpu.bin"), data));
 
   REQUIRE(back.size() == data.size());
@@ -190,8 +192,8 @@ TEST_CASE("read_at at or past the end of a file gives 0 bytes") {
   const std::string path = dir.path("short.bin");
   create_file(path, pattern(1000));
 
-  rt.block_on([](std::string path) -> task<void> {
-    coring::result<coring::file> f = co_await coring::file::open(path);
+  rt.block_on([](std::string file_path) -> task<void> {
+    coring::result<coring::file> f = co_await coring::file::open(file_path);
     REQUIRE(f);
     char buffer[64];
     coring::result<std::size_t> at_end = co_await f->read_at(buffer, 1000);
@@ -210,8 +212,8 @@ TEST_CASE("read_at at or past the end of a file gives 0 bytes") {
 TEST_CASE("opening a missing file gives no_such_file_or_directory") {
   temp_dir dir;
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 2}};
-  const std::error_code error = rt.block_on([](std::string path) -> task<std::error_code> {
-    coring::result<coring::file> f = co_await coring::file::open(path);
+  const std::error_code error = rt.block_on([](std::string file_path) -> task<std::error_code> {
+    coring::result<coring::file> f = co_await coring::file::open(file_path);
     co_return f.error();
   }(dir.path("does-not-exist")));
   CHECK(error == std::errc::no_such_file_or_directory);
@@ -222,8 +224,8 @@ TEST_CASE("opening an existing file with O_CREAT | O_EXCL gives file_exists") {
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 2}};
   const std::string path = dir.path("exists.bin");
   create_file(path, pattern(10));
-  const std::error_code error = rt.block_on([](std::string path) -> task<std::error_code> {
-    coring::result<coring::file> f = co_await coring::file::open(path, O_WRONLY | O_CREAT | O_EXCL);
+  const std::error_code error = rt.block_on([](std::string file_path) -> task<std::error_code> {
+    coring::result<coring::file> f = co_await coring::file::open(file_path, O_WRONLY | O_CREAT | O_EXCL);
     co_return f.error();
   }(path));
   CHECK(error == std::errc::file_exists);
@@ -233,11 +235,11 @@ TEST_CASE("opening an existing file with O_CREAT | O_EXCL gives file_exists") {
 TEST_CASE("reads and writes on an unopened or closed file give bad_file_descriptor") {
   temp_dir dir;
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 2}};
-  rt.block_on([](coring::runtime& rt, std::string path) -> task<void> {
+  rt.block_on([](coring::runtime& runtime, std::string file_path) -> task<void> {
     char buffer[16] = "0123456789abcde";
     for (const bool on_cpu : {false, true}) {
       CAPTURE(on_cpu);
-      if (on_cpu) co_await coring::on(rt.cpu());
+      if (on_cpu) co_await coring::on(runtime.cpu());
 
       const coring::file unopened;
       CHECK_FALSE(unopened.is_open());
@@ -246,7 +248,7 @@ TEST_CASE("reads and writes on an unopened or closed file give bad_file_descript
       coring::result<std::size_t> w = co_await unopened.write_at(std::span<const char>(buffer), 0);
       CHECK(w.error() == bad_fd);
 
-      coring::result<coring::file> opened = co_await coring::file::open(path, O_RDWR | O_CREAT, 0600);
+      coring::result<coring::file> opened = co_await coring::file::open(file_path, O_RDWR | O_CREAT, 0600);
       REQUIRE(opened);
       coring::file f = std::move(*opened);
       coring::result<void> closed = co_await f.close();
@@ -256,7 +258,7 @@ TEST_CASE("reads and writes on an unopened or closed file give bad_file_descript
       CHECK(r.error() == bad_fd);
       w = co_await f.write_at(std::span<const char>(buffer), 0);
       CHECK(w.error() == bad_fd);
-      CHECK((on_cpu ? rt.cpu() : rt.io()).running_in_this_thread());
+      CHECK((on_cpu ? runtime.cpu() : runtime.io()).running_in_this_thread());
     }
   }(rt, dir.path("closed.bin")));
 }
@@ -264,8 +266,8 @@ TEST_CASE("reads and writes on an unopened or closed file give bad_file_descript
 TEST_CASE("closing a file twice gives bad_file_descriptor the second time") {
   temp_dir dir;
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 2}};
-  rt.block_on([](std::string path) -> task<void> {
-    coring::result<coring::file> f = co_await coring::file::open(path, O_WRONLY | O_CREAT, 0600);
+  rt.block_on([](std::string file_path) -> task<void> {
+    coring::result<coring::file> f = co_await coring::file::open(file_path, O_WRONLY | O_CREAT, 0600);
     REQUIRE(f);
     const coring::result<void> first = co_await f->close();
     CHECK(first);
@@ -284,8 +286,8 @@ TEST_CASE("writing through a read-only file gives bad_file_descriptor") {
   const std::string path = dir.path("read-only.bin");
   const std::vector<char> original = pattern(100);
   create_file(path, original);
-  rt.block_on([](std::string path) -> task<void> {
-    coring::result<coring::file> f = co_await coring::file::open(path, O_RDONLY);
+  rt.block_on([](std::string file_path) -> task<void> {
+    coring::result<coring::file> f = co_await coring::file::open(file_path, O_RDONLY);
     REQUIRE(f);
     const std::string text = "overwrite";
     const coring::result<std::size_t> w = co_await f->write_at(std::span<const char>(text), 0);
@@ -341,8 +343,9 @@ TEST_CASE("200 concurrent reads from CPU-pool tasks on a 4-entry ring all succee
   REQUIRE(got.size() == tasks);
   std::size_t correct = 0;
   for (std::size_t i = 0; i < tasks; ++i) {
-    const bool same = std::equal(got[i].begin(), got[i].end(), data.begin() + static_cast<std::ptrdiff_t>(i * block),
-                                 data.begin() + static_cast<std::ptrdiff_t>((i + 1) * block));
+    const bool same =
+        std::equal(got[i].begin(), got[i].end(), data.begin() + static_cast<std::ptrdiff_t>(i * block),
+                   data.begin() + static_cast<std::ptrdiff_t>((i + 1) * block));
     if (same) ++correct;
   }
   CHECK(correct == tasks);

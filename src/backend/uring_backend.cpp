@@ -137,11 +137,20 @@ class uring_backend final : public backend {
       if (timeout && timeout->count() <= 0) {
         rc = io_uring_submit_and_get_events(&ring_);
       } else if (timeout) {
+        // Not io_uring_submit_and_wait_timeout(): in liburing 2.3, when its first enter submits,
+        // the kernel reports the submission count instead of -ETIME and liburing then waits again
+        // without the timeout (forever). Submitting first costs a system call only when requests
+        // are queued at the moment the loop goes to sleep.
+        if (io_uring_sq_ready(&ring_) > 0) {
+          const int submitted = io_uring_submit(&ring_);
+          if (submitted > 0) note_submitted(static_cast<unsigned>(submitted));
+        }
         __kernel_timespec ts{};
         ts.tv_sec = timeout->count() / 1'000'000'000;
         ts.tv_nsec = timeout->count() % 1'000'000'000;
         io_uring_cqe* cqe = nullptr;
-        rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+        rc = io_uring_wait_cqe_timeout(&ring_, &cqe, &ts);
+        if (rc > 0) rc = 0;  // not a submission count
       } else {
         rc = io_uring_submit_and_wait(&ring_, 1);
       }

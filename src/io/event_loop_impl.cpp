@@ -146,10 +146,14 @@ std::size_t event_loop_impl::turn(bool may_block) {
   handled += run_ready();
   handled += fire_timers();
 
+  // Block only after a turn that found nothing to do: a turn that ran tasks returns first, so the
+  // caller can look at its exit condition (a task it waits for may have just finished), and
+  // before that it spins briefly for work from other threads.
   std::optional<std::chrono::nanoseconds> timeout = std::chrono::nanoseconds::zero();
-  if (may_block && ready_.empty() && !stop_requested()) {
+  if (handled > 0) {
+    if (spin_budget_.count() > 0 && may_block && ready_.empty()) (void)spin_for_remote();
+  } else if (may_block && ready_.empty() && !stop_requested()) {
     timeout = time_to_next_timer();
-    if (spin_budget_.count() > 0 && handled > 0 && spin_for_remote()) timeout = std::chrono::nanoseconds::zero();
   }
   if (!timeout || timeout->count() > 0) {
     sleeping_.store(true, std::memory_order_seq_cst);
