@@ -152,9 +152,7 @@ task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_b
   auto* cell = new (allocate_frame(sizeof(task_cell))) task_cell;
   cell->run = &start_cell;
   cell->frame = frame;
-  cell->promise = &promise;
   cell->exception_of = exception_of;
-  cell->home = where;
   cell->registry = where->registry();
   promise.cell = cell;
   promise.scope = &cell->scope;

@@ -36,9 +36,7 @@ struct task_cell : work_item {
   bool observed = false;  // the join_handle's awaiter took the result (or the exception)
   unsigned shard = 0;     // registry shard
   std::coroutine_handle<> frame;
-  promise_base* promise = nullptr;
   std::exception_ptr (*exception_of)(std::coroutine_handle<>) noexcept = nullptr;
-  scheduler* home = nullptr;  // where the task starts
   task_registry* registry = nullptr;
   resume_item joiner;
   scheduler* joiner_home = nullptr;
@@ -46,6 +44,9 @@ struct task_cell : work_item {
   task_cell* next_alive = nullptr;
   cancel_scope scope;
 };
+
+// Two 64-byte size classes of the frame allocator: memory per task is part of the product.
+static_assert(sizeof(task_cell) <= 128, "task_cell grew past 128 bytes");
 
 /// Allocates a cell for `frame`, registers it and schedules it on `where`.
 task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_base& promise,
