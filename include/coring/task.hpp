@@ -16,7 +16,6 @@
 #include <utility>
 #include <variant>
 
-#include "coring/detail/cancel_scope.hpp"
 #include "coring/detail/frame_allocator.hpp"
 
 namespace coring {
@@ -32,9 +31,8 @@ struct task_cell;
 std::coroutine_handle<> complete_root(task_cell& cell) noexcept;
 
 struct promise_base {
-  std::coroutine_handle<> continuation;
-  cancel_scope* scope = nullptr;  // shared by a spawned root and every task it awaits
-  task_cell* cell = nullptr;      // set only on a spawned root
+  std::coroutine_handle<> continuation;  // the awaiting task; empty for a spawned root
+  task_cell* root = nullptr;             // the spawned task this one runs under (its stop scope)
 
   static void* operator new(std::size_t size) { return allocate_frame(size); }
   static void operator delete(void* p, std::size_t size) noexcept { deallocate_frame(p, size); }
@@ -47,7 +45,7 @@ struct promise_base {
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
       promise_base& p = self.promise();
       if (p.continuation) return p.continuation;
-      if (p.cell != nullptr) return complete_root(*p.cell);
+      if (p.root != nullptr) return complete_root(*p.root);
       return std::noop_coroutine();
     }
     void await_resume() const noexcept {}
@@ -155,7 +153,7 @@ class [[nodiscard]] task {
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
       handle.promise().continuation = awaiting;
       if constexpr (std::is_base_of_v<detail::promise_base, Promise>) {
-        handle.promise().scope = awaiting.promise().scope;
+        handle.promise().root = awaiting.promise().root;
       }
       return handle;
     }

@@ -224,7 +224,7 @@ class uring_backend final : public backend {
         break;
       case op_code::accept:
         io_uring_prep_accept(sqe, op.fd, static_cast<sockaddr*>(const_cast<void*>(op.address)),
-                             static_cast<socklen_t*>(op.address_len), static_cast<int>(op.op_flags));
+                             static_cast<socklen_t*>(op.buffer), static_cast<int>(op.op_flags));
         break;
       case op_code::connect:
         io_uring_prep_connect(sqe, op.fd, static_cast<const sockaddr*>(op.address), op.len);

@@ -1,5 +1,7 @@
 #include "io/event_loop_impl.hpp"
 
+#include "coring/detail/task_cell.hpp"
+
 #include <cerrno>
 #include <stdexcept>
 #include <thread>
@@ -40,9 +42,11 @@ class thread_binding {
 };
 
 void submit_posted(work_item* w) noexcept {
-  io_op& op = *static_cast<op_item*>(w)->op;
+  io_op& op = *static_cast<io_op*>(w);
   op.loop->start(op);
 }
+
+void resume_waiter(work_item* w) noexcept { static_cast<io_op*>(w)->waiter.resume(); }
 
 void cancel_posted(work_item* w) noexcept {
   io_op& op = *static_cast<op_item*>(w)->op;
@@ -55,9 +59,10 @@ void finish_deferred_cancel(work_item* w) noexcept;
 
 // ---- the task side ---------------------------------------------------------------------------
 
-bool start_op(io_op& op, std::coroutine_handle<> awaiting, cancel_scope* scope) noexcept {
+bool start_op(io_op& op, std::coroutine_handle<> awaiting, task_cell* root) noexcept {
+  cancel_scope* scope = root != nullptr ? &root->scope : nullptr;
   thread_context& ctx = this_thread();
-  op.resume.handle = awaiting;
+  op.waiter = awaiting;
   op.home = ctx.current;
   event_loop_impl* loop = ctx.loop;
   if (loop == nullptr && op.home != nullptr) loop = op.home->io_loop();
@@ -77,8 +82,8 @@ bool start_op(io_op& op, std::coroutine_handle<> awaiting, cancel_scope* scope) 
   if (loop == ctx.loop) {
     loop->start(op);
   } else {
-    op.submit_item.run = &submit_posted;
-    loop->schedule(&op.submit_item);
+    op.run = &submit_posted;
+    loop->schedule(&op);
   }
   return true;
 }
@@ -212,8 +217,8 @@ void event_loop_impl::start(io_op& op) noexcept {
   if (op.cancel_requested) {
     // A stop request overtook the op: complete it without starting, but never inside the
     // awaiter's await_suspend (start may be called from there), so go through the ready queue.
-    op.submit_item.run = &finish_deferred_cancel;
-    ready_.push(&op.submit_item);
+    op.run = &finish_deferred_cancel;
+    ready_.push(&op);
     return;
   }
   if (op.code == op_code::timer) {
@@ -226,7 +231,7 @@ void event_loop_impl::start(io_op& op) noexcept {
 
 namespace {
 void finish_deferred_cancel(work_item* w) noexcept {
-  io_op& op = *static_cast<op_item*>(w)->op;
+  io_op& op = *static_cast<io_op*>(w);
   op.loop->on_deferred_cancel(op);
 }
 }  // namespace
@@ -263,9 +268,10 @@ void event_loop_impl::release(io_op& op) noexcept {
   if (op.pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   if (draining_) return;  // shutdown: frames are destroyed, not resumed
   if (op.home == this) {
-    op.resume.handle.resume();
+    op.waiter.resume();
   } else {
-    op.home->schedule(&op.resume);
+    op.run = &resume_waiter;
+    op.home->schedule(&op);
   }
 }
 

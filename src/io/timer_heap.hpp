@@ -13,7 +13,7 @@ namespace coring::detail {
 class timer_heap {
  public:
   void push(io_op* op) {
-    op->heap_index = heap_.size();
+    op->heap_index = static_cast<std::uint32_t>(heap_.size());
     heap_.push_back(op);
     sift_up(heap_.size() - 1);
   }
@@ -38,7 +38,7 @@ class timer_heap {
     } else {
       heap_.pop_back();
     }
-    op->heap_index = static_cast<std::size_t>(-1);
+    op->heap_index = static_cast<std::uint32_t>(-1);
   }
 
   void clear() noexcept { heap_.clear(); }
@@ -46,7 +46,7 @@ class timer_heap {
  private:
   void place(std::size_t i, io_op* op) noexcept {
     heap_[i] = op;
-    op->heap_index = i;
+    op->heap_index = static_cast<std::uint32_t>(i);
   }
   void sift_up(std::size_t i) noexcept {
     io_op* op = heap_[i];

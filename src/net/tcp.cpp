@@ -58,7 +58,7 @@ detail::accept_awaitable::accept_awaitable(int fd) noexcept {
   op.code = coring::detail::op_code::accept;
   op.fd = fd;
   op.address = peer.data();
-  op.address_len = &peer_len;
+  op.buffer = &peer_len;
   op.op_flags = SOCK_CLOEXEC;
 }
 

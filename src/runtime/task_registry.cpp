@@ -154,8 +154,7 @@ task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_b
   cell->frame = frame;
   cell->exception_of = exception_of;
   cell->registry = where->registry();
-  promise.cell = cell;
-  promise.scope = &cell->scope;
+  promise.root = cell;
   cell->registry->add(*cell);
   where->schedule(cell);
   return cell;

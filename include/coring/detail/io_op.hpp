@@ -38,39 +38,40 @@ enum class op_code : std::uint8_t {
 };
 
 struct io_op;
+struct task_cell;
 
 struct op_item : work_item {
   io_op* op = nullptr;
 };
 
-struct io_op {
+/// The op is itself a work_item, used first to hand the op to its loop (when started from another
+/// thread) and then to resume the task on its home; the two uses never overlap.
+struct io_op : work_item {
   // What to do (written by the awaiting thread before start_op).
   op_code code = op_code::timer;
+  // Loop-thread state.
+  bool in_kernel = false;
+  bool finished = false;
+  bool cancel_requested = false;
   int fd = -1;
   std::uint32_t len = 0;
   std::uint32_t op_flags = 0;  // open flags, msg flags, poll mask, fsync flags
   std::uint32_t mode = 0;
-  std::uint64_t offset = 0;
-  void* buffer = nullptr;
-  const void* address = nullptr;  // sockaddr, path
-  void* address_len = nullptr;    // socklen_t* (accept) or socklen_t value (connect)
-
   // The outcome: >= 0 on success, -errno on failure.
   int result = 0;
+  std::uint32_t heap_index = 0;           // timers
+  std::atomic<std::uint32_t> pending{0};  // 1 for the op + 1 per stop request still in flight
+  std::uint64_t offset = 0;               // file offset, or a timer's deadline in steady_clock ns
+  void* buffer = nullptr;
+  const void* address = nullptr;  // sockaddr, path; accept: where the peer's address goes, with
+                                  // `buffer` pointing at its socklen_t length
 
   // Where the task resumes.
-  resume_item resume;
+  std::coroutine_handle<> waiter;
   scheduler* home = nullptr;
   event_loop_impl* loop = nullptr;
 
-  // Loop-thread state.
-  op_item submit_item;
-  op_item cancel_item;
-  std::atomic<std::uint32_t> pending{0};  // 1 for the op + 1 per stop request still in flight
-  bool in_kernel = false;
-  bool finished = false;
-  bool cancel_requested = false;
-  std::size_t heap_index = 0;  // timers
+  op_item cancel_item;  // posted to `loop` by a stop request
 
   struct canceler {
     io_op* op;
@@ -78,17 +79,14 @@ struct io_op {
   };
   std::optional<std::stop_callback<canceler>> stop;
 
-  io_op() noexcept {
-    submit_item.op = this;
-    cancel_item.op = this;
-  }
+  io_op() noexcept { cancel_item.op = this; }
   io_op(const io_op&) = delete;
   io_op& operator=(const io_op&) = delete;
 };
 
 /// Starts `op` for the coroutine `awaiting`, which runs on the calling thread. Returns false when
 /// the op completed at once (no runtime, or stop already requested): then the caller must not suspend.
-bool start_op(io_op& op, std::coroutine_handle<> awaiting, cancel_scope* scope) noexcept;
+bool start_op(io_op& op, std::coroutine_handle<> awaiting, task_cell* root) noexcept;
 
 /// The awaitable part every I/O operation shares; derived types add await_resume().
 struct op_awaitable {
@@ -97,9 +95,9 @@ struct op_awaitable {
   bool await_ready() const noexcept { return false; }
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
-    cancel_scope* scope = nullptr;
-    if constexpr (requires { awaiting.promise().scope; }) scope = awaiting.promise().scope;
-    return start_op(op, awaiting, scope);
+    task_cell* root = nullptr;
+    if constexpr (requires { awaiting.promise().root; }) root = awaiting.promise().root;
+    return start_op(op, awaiting, root);
   }
   /// Drops the stop registration (waits for a stop callback running on another thread).
   int finish() noexcept {
