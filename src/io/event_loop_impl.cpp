@@ -42,18 +42,30 @@ class thread_binding {
 };
 
 void submit_posted(work_item* w) noexcept {
-  io_op& op = *static_cast<io_op*>(w);
+  io_op& op = io_op::from_start_item(w);
   op.loop->start(op);
 }
 
-void resume_waiter(work_item* w) noexcept { static_cast<io_op*>(w)->waiter.resume(); }
+void resume_waiter(work_item* w) noexcept { io_op::from_start_item(w).waiter.resume(); }
 
 void cancel_posted(work_item* w) noexcept {
-  io_op& op = *static_cast<op_item*>(w)->op;
+  io_op& op = io_op::from_cancel_item(w);
   op.loop->cancel(op);
 }
 
 void finish_deferred_cancel(work_item* w) noexcept;
+
+void request_cancel(cancel_hook* hook) noexcept {
+  io_op* op = static_cast<io_op*>(hook);
+  // Take a reference unless the op already completed: the loop drops it after handling the request,
+  // so the op (in the task's frame) outlives the request.
+  std::uint32_t p = op->pending.load(std::memory_order_acquire);
+  do {
+    if (p == 0) return;
+  } while (!op->pending.compare_exchange_weak(p, p + 1, std::memory_order_acq_rel, std::memory_order_acquire));
+  op->cancel_item()->run = &cancel_posted;
+  op->loop->schedule(op->cancel_item());
+}
 
 }  // namespace
 
@@ -78,26 +90,23 @@ bool start_op(io_op& op, std::coroutine_handle<> awaiting, task_cell* root) noex
   op.pending.store(1, std::memory_order_relaxed);
   // Registered before the op starts: once started it may complete (and resume the task) on
   // another thread at any moment.
-  if (scope != nullptr) op.stop.emplace(scope->token(), io_op::canceler{&op});
+  if (scope != nullptr) {
+    op.on_stop = &request_cancel;
+    if (scope->add(op)) {
+      op.scope = scope;
+    } else {
+      request_cancel(&op);  // stop was requested in between: cancel at once
+    }
+  }
   if (loop == ctx.loop) {
     loop->start(op);
   } else {
-    op.run = &submit_posted;
-    loop->schedule(&op);
+    op.start_item()->run = &submit_posted;
+    loop->schedule(op.start_item());
   }
   return true;
 }
 
-void io_op::canceler::operator()() const noexcept {
-  // Take a reference unless the op already completed: the loop drops it after handling the request,
-  // so the op (in the task's frame) outlives the request.
-  std::uint32_t p = op->pending.load(std::memory_order_acquire);
-  do {
-    if (p == 0) return;
-  } while (!op->pending.compare_exchange_weak(p, p + 1, std::memory_order_acq_rel, std::memory_order_acquire));
-  op->cancel_item.run = &cancel_posted;
-  op->loop->schedule(&op->cancel_item);
-}
 
 // ---- the loop --------------------------------------------------------------------------------
 
@@ -217,8 +226,8 @@ void event_loop_impl::start(io_op& op) noexcept {
   if (op.cancel_requested) {
     // A stop request overtook the op: complete it without starting, but never inside the
     // awaiter's await_suspend (start may be called from there), so go through the ready queue.
-    op.run = &finish_deferred_cancel;
-    ready_.push(&op);
+    op.start_item()->run = &finish_deferred_cancel;
+    ready_.push(op.start_item());
     return;
   }
   if (op.code == op_code::timer) {
@@ -231,7 +240,7 @@ void event_loop_impl::start(io_op& op) noexcept {
 
 namespace {
 void finish_deferred_cancel(work_item* w) noexcept {
-  io_op& op = *static_cast<io_op*>(w);
+  io_op& op = io_op::from_start_item(w);
   op.loop->on_deferred_cancel(op);
 }
 }  // namespace
@@ -270,8 +279,8 @@ void event_loop_impl::release(io_op& op) noexcept {
   if (op.home == this) {
     op.waiter.resume();
   } else {
-    op.run = &resume_waiter;
-    op.home->schedule(&op);
+    op.start_item()->run = &resume_waiter;
+    op.home->schedule(op.start_item());
   }
 }
 

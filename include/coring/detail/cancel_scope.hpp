@@ -1,51 +1,104 @@
 // The stop state shared by a spawned task and every task it awaits.
 //
-// request_stop() may be called from any thread. The std::stop_source behind token() is created
-// only when someone asks for a token (an I/O operation or timer that registers a stop_callback,
-// or get_stop_token()), so spawning a task that never waits costs no allocation.
+// request_stop() may be called from any thread, once or many times. The operation a task is
+// suspended on registers a cancel_hook; request_stop() calls every registered hook once, outside
+// the lock. remove() unlinks a hook, and if that hook's callback is running on another thread at
+// that moment, waits for it to return, so the hook's owner may be destroyed as soon as remove()
+// returns (the same guarantee as std::stop_callback's destructor, in 32 bytes instead of 64).
+// A hook's callback must not call remove() on itself.
 //
-// Memory ordering: request_stop() stores `requested_` then looks for a source; token() publishes
-// the source then looks at `requested_`. Both are seq_cst, so at least one side sees the other and
-// the source is always stopped.
+// Memory ordering: `requested_` is set before the hooks are called (seq_cst), and add() reads it
+// under the lock, so a hook is either called or refused: never missed.
 #pragma once
 
 #include <atomic>
-#include <stop_token>
 
 namespace coring::detail {
+
+struct cancel_hook {
+  cancel_hook* prev = nullptr;
+  cancel_hook* next = nullptr;
+  void (*on_stop)(cancel_hook*) noexcept = nullptr;
+  bool linked = false;
+};
 
 class cancel_scope {
  public:
   bool stop_requested() const noexcept { return requested_.load(std::memory_order_acquire); }
 
-  void request_stop() noexcept {
-    requested_.store(true, std::memory_order_seq_cst);
-    if (state_.load(std::memory_order_seq_cst) == ready) source_.request_stop();
+  /// Registers `hook`; false (and not registered) when stop was already requested.
+  bool add(cancel_hook& hook) noexcept {
+    lock();
+    if (requested_.load(std::memory_order_seq_cst)) {
+      unlock();
+      return false;
+    }
+    hook.prev = nullptr;
+    hook.next = head_;
+    if (head_ != nullptr) head_->prev = &hook;
+    head_ = &hook;
+    hook.linked = true;
+    unlock();
+    return true;
   }
 
-  std::stop_token token() noexcept {
-    int s = state_.load(std::memory_order_acquire);
-    if (s != ready) {
-      if (s == empty && state_.compare_exchange_strong(s, creating, std::memory_order_acquire)) {
-        source_ = std::stop_source();
-        state_.store(ready, std::memory_order_seq_cst);
-        if (requested_.load(std::memory_order_seq_cst)) source_.request_stop();
-      } else {
-        while (state_.load(std::memory_order_acquire) != ready) {
-        }
-      }
+  void remove(cancel_hook& hook) noexcept {
+    lock();
+    if (hook.linked) {
+      unlink(hook);
+      unlock();
+      return;
     }
-    return source_.get_token();
+    while (running_ == &hook) {  // request_stop() is calling it right now
+      unlock();
+      relax();
+      lock();
+    }
+    unlock();
+  }
+
+  void request_stop() noexcept {
+    if (requested_.exchange(true, std::memory_order_seq_cst)) return;
+    lock();
+    while (head_ != nullptr) {
+      cancel_hook* hook = head_;
+      unlink(*hook);
+      running_ = hook;
+      unlock();
+      hook->on_stop(hook);
+      lock();
+      running_ = nullptr;
+    }
+    unlock();
   }
 
  private:
-  static constexpr int empty = 0;
-  static constexpr int creating = 1;
-  static constexpr int ready = 2;
+  void unlink(cancel_hook& hook) noexcept {
+    if (hook.prev != nullptr) {
+      hook.prev->next = hook.next;
+    } else {
+      head_ = hook.next;
+    }
+    if (hook.next != nullptr) hook.next->prev = hook.prev;
+    hook.prev = hook.next = nullptr;
+    hook.linked = false;
+  }
+  static void relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  void lock() noexcept {
+    while (locked_.exchange(true, std::memory_order_acquire)) {
+      while (locked_.load(std::memory_order_relaxed)) relax();
+    }
+  }
+  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
 
   std::atomic<bool> requested_{false};
-  std::atomic<int> state_{empty};
-  std::stop_source source_{std::nostopstate};
+  std::atomic<bool> locked_{false};
+  cancel_hook* head_ = nullptr;     // guarded by locked_
+  cancel_hook* running_ = nullptr;  // guarded by locked_
 };
 
 }  // namespace coring::detail

@@ -14,8 +14,6 @@
 #include <atomic>
 #include <coroutine>
 #include <cstdint>
-#include <optional>
-#include <stop_token>
 #include <type_traits>
 
 #include "coring/detail/cancel_scope.hpp"
@@ -40,13 +38,15 @@ enum class op_code : std::uint8_t {
 struct io_op;
 struct task_cell;
 
-struct op_item : work_item {
-  io_op* op = nullptr;
-};
+struct op_start_item : work_item {};
+struct op_cancel_item : work_item {};
 
-/// The op is itself a work_item, used first to hand the op to its loop (when started from another
-/// thread) and then to resume the task on its home; the two uses never overlap.
-struct io_op : work_item {
+/// The op is its own work items and stop hook, so none of them needs a pointer back to it:
+/// - the start item hands the op to its loop (when started from another thread) and later resumes
+///   the task on its home; the two uses never overlap;
+/// - the cancel item carries a stop request to the loop;
+/// - the cancel_hook is registered with the task tree's cancel_scope while the op is in flight.
+struct io_op : op_start_item, op_cancel_item, cancel_hook {
   // What to do (written by the awaiting thread before start_op).
   op_code code = op_code::timer;
   // Loop-thread state.
@@ -71,17 +71,27 @@ struct io_op : work_item {
   scheduler* home = nullptr;
   event_loop_impl* loop = nullptr;
 
-  op_item cancel_item;  // posted to `loop` by a stop request
+  cancel_scope* scope = nullptr;  // where the hook is registered
 
-  struct canceler {
-    io_op* op;
-    void operator()() const noexcept;
-  };
-  std::optional<std::stop_callback<canceler>> stop;
-
-  io_op() noexcept { cancel_item.op = this; }
+  io_op() noexcept = default;
   io_op(const io_op&) = delete;
   io_op& operator=(const io_op&) = delete;
+  /// Also runs when a frame is destroyed at shutdown with the op registered.
+  ~io_op() { forget_scope(); }
+
+  work_item* start_item() noexcept { return static_cast<op_start_item*>(this); }
+  work_item* cancel_item() noexcept { return static_cast<op_cancel_item*>(this); }
+  static io_op& from_start_item(work_item* w) noexcept { return static_cast<io_op&>(*static_cast<op_start_item*>(w)); }
+  static io_op& from_cancel_item(work_item* w) noexcept {
+    return static_cast<io_op&>(*static_cast<op_cancel_item*>(w));
+  }
+
+  void forget_scope() noexcept {
+    if (scope != nullptr) {
+      scope->remove(*this);
+      scope = nullptr;
+    }
+  }
 };
 
 /// Starts `op` for the coroutine `awaiting`, which runs on the calling thread. Returns false when
@@ -101,7 +111,7 @@ struct op_awaitable {
   }
   /// Drops the stop registration (waits for a stop callback running on another thread).
   int finish() noexcept {
-    op.stop.reset();
+    op.forget_scope();
     return op.result;
   }
 };
