@@ -11,6 +11,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <cerrno>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -62,6 +63,11 @@ struct open_awaitable : op_awaitable {
   result<file> await_resume() noexcept;
 };
 
+/// Closes `fd` with close(2), for a close the ring never ran.
+void close_fd(int fd) noexcept;
+
+/// A close that was canceled before the ring ran it still closes the descriptor (synchronously):
+/// the caller gave it up when it asked for the close.
 struct close_awaitable : op_awaitable {
   explicit close_awaitable(int fd) noexcept {
     op.code = op_code::close;
@@ -71,6 +77,10 @@ struct close_awaitable : op_awaitable {
   result<void> await_resume() noexcept {
     if (op.fd < 0) return std::make_error_code(std::errc::bad_file_descriptor);
     const int r = finish();
+    if (r == -ECANCELED) {
+      close_fd(op.fd);
+      return {};
+    }
     if (r < 0) return error_from_errno(r);
     return {};
   }

@@ -58,7 +58,11 @@ class [[nodiscard]] join_handle {
     bool await_ready() const noexcept {
       return cell->state.load(std::memory_order_acquire) & detail::task_cell::complete;
     }
-    bool await_suspend(std::coroutine_handle<> awaiting) noexcept { return detail::set_joiner(*cell, awaiting); }
+    template <class Promise>
+    bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
+      detail::before_suspend(detail::root_of(awaiting));
+      return detail::set_joiner(*cell, awaiting);
+    }
     decltype(auto) await_resume() const {
       cell->observed = true;
       if (cell->canceled) throw std::system_error(std::make_error_code(std::errc::operation_canceled));

@@ -8,6 +8,7 @@
 
 #include "coring/detail/scheduler.hpp"
 #include "coring/executor.hpp"
+#include "coring/task.hpp"
 
 namespace coring {
 
@@ -21,7 +22,9 @@ struct on_awaiter : resume_item {
   on_awaiter& operator=(const on_awaiter&) = delete;
 
   bool await_ready() const noexcept { return target->owns_current_thread(); }
-  void await_suspend(std::coroutine_handle<> h) noexcept {
+  template <class Promise>
+  void await_suspend(std::coroutine_handle<Promise> h) noexcept {
+    before_suspend(root_of(h));
     handle = h;
     target->schedule(this);
   }
@@ -30,7 +33,9 @@ struct on_awaiter : resume_item {
 
 struct yield_awaiter : resume_item {
   bool await_ready() const noexcept { return current_scheduler() == nullptr; }
-  void await_suspend(std::coroutine_handle<> h) noexcept {
+  template <class Promise>
+  void await_suspend(std::coroutine_handle<Promise> h) noexcept {
+    before_suspend(root_of(h));
     handle = h;
     current_scheduler()->schedule_later(this);
   }

@@ -25,19 +25,44 @@ class task;
 
 namespace detail {
 
-struct task_cell;
+/// The part of a spawned task's cell that the awaitables of its tree look at (task_cell derives
+/// from it). A tree is entered in the runtime's registry of unfinished tasks before its first
+/// suspension (by every coring awaitable, and by awaiting a child task), so that shutdown can
+/// find it wherever it is suspended; a task that never awaits anything (most leaves of a
+/// fork-join tree) never pays for that.
+struct task_root {
+  bool registered = false;  // written by whichever thread runs the tree; its runs are sequential
+};
 
+/// Enters the tree in its registry.
+void register_root(task_root& root) noexcept;
+
+/// Called by awaitables before they suspend a task of the tree under `root`.
+inline void before_suspend(task_root* root) noexcept {
+  if (root != nullptr && !root->registered) register_root(*root);
+}
+
+/// The root of the tree that `awaiting` belongs to (null for coroutines that are not tasks).
+template <class Promise>
+task_root* root_of(std::coroutine_handle<Promise> awaiting) noexcept {
+  if constexpr (requires { awaiting.promise().root; }) {
+    return awaiting.promise().root;
+  } else {
+    return nullptr;
+  }
+}
 /// Completes a spawned root task; returns the coroutine to transfer to (a waiting joiner or noop).
-std::coroutine_handle<> complete_root(task_cell& cell) noexcept;
+std::coroutine_handle<> complete_root(task_root& root) noexcept;
 
 struct promise_base {
   std::coroutine_handle<> continuation;  // the awaiting task; empty for a spawned root
-  task_cell* root = nullptr;             // the spawned task this one runs under (its stop scope)
+  task_root* root = nullptr;             // the spawned task this one runs under (its stop scope)
 
   static void* operator new(std::size_t size) { return allocate_frame(size); }
   static void operator delete(void* p, std::size_t size) noexcept { deallocate_frame(p, size); }
 
   std::suspend_always initial_suspend() const noexcept { return {}; }
+
 
   struct final_awaiter {
     bool await_ready() const noexcept { return false; }
@@ -152,9 +177,9 @@ class [[nodiscard]] task {
     template <class Promise>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
       handle.promise().continuation = awaiting;
-      if constexpr (std::is_base_of_v<detail::promise_base, Promise>) {
-        handle.promise().root = awaiting.promise().root;
-      }
+      detail::task_root* root = detail::root_of(awaiting);
+      handle.promise().root = root;
+      detail::before_suspend(root);  // the child may suspend on an awaitable coring does not know
       return handle;
     }
     decltype(auto) await_resume() const { return handle.promise().take(); }

@@ -24,7 +24,11 @@ event_loop::~event_loop() {
     (void)registry_.release();
     return;
   }
-  registry_->destroy_all();
+  std::vector<detail::work_item*> abandoned;
+  do {
+    abandoned.clear();
+    impl_->collect_abandoned(abandoned);
+  } while (registry_->destroy_all(abandoned) > 0);
 }
 
 void event_loop::run() {

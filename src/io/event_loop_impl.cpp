@@ -71,8 +71,8 @@ void request_cancel(cancel_hook* hook) noexcept {
 
 // ---- the task side ---------------------------------------------------------------------------
 
-bool start_op(io_op& op, std::coroutine_handle<> awaiting, task_cell* root) noexcept {
-  cancel_scope* scope = root != nullptr ? &root->scope : nullptr;
+bool start_op(io_op& op, std::coroutine_handle<> awaiting, task_root* root) noexcept {
+  cancel_scope* scope = root != nullptr ? &static_cast<task_cell*>(root)->scope : nullptr;
   thread_context& ctx = this_thread();
   op.waiter = awaiting;
   op.home = ctx.current;
@@ -87,6 +87,7 @@ bool start_op(io_op& op, std::coroutine_handle<> awaiting, task_cell* root) noex
     op.result = -ECANCELED;
     return false;
   }
+  before_suspend(root);
   op.pending.store(1, std::memory_order_relaxed);
   // Registered before the op starts: once started it may complete (and resume the task) on
   // another thread at any moment.
@@ -289,12 +290,20 @@ bool event_loop_impl::drain() noexcept {
   draining_ = true;
   backend_->cancel_all();
   timers_.clear();
-  ready_.clear();
-  (void)remote_.take_all();
+  ready_.push_list(remote_.take_all());
+  while (work_item* item = ready_.pop()) abandoned_.push_back(item);
   if (attached_) {
     while (backend_->in_flight() > 0) backend_->wait(*this, std::chrono::milliseconds(100));
   }
   return true;
+}
+
+void event_loop_impl::collect_abandoned(std::vector<work_item*>& out) noexcept {
+  // Items posted after drain() (by other stopping threads) are still in remote_.
+  ready_.push_list(remote_.take_all());
+  while (work_item* item = ready_.pop()) abandoned_.push_back(item);
+  out.insert(out.end(), abandoned_.begin(), abandoned_.end());
+  abandoned_.clear();
 }
 
 loop_counters event_loop_impl::counters() const noexcept {

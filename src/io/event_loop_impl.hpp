@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "backend/backend.hpp"
 #include "coring/detail/io_op.hpp"
@@ -69,6 +70,8 @@ class event_loop_impl final : public scheduler, private completion_sink {
   /// After the last turn, on the loop's thread. Returns false (and does nothing) when called from
   /// another thread while the kernel still holds ops: only the owner may submit the cancellations.
   bool drain() noexcept;
+  /// After drain(): moves the items that were still queued into `out`.
+  void collect_abandoned(std::vector<work_item*>& out) noexcept;
 
   /// Loop thread: hands `op` to the kernel or the timer heap.
   void start(io_op& op) noexcept;
@@ -95,6 +98,7 @@ class event_loop_impl final : public scheduler, private completion_sink {
   timer_heap timers_;
   bool attached_ = false;
   bool draining_ = false;
+  std::vector<work_item*> abandoned_;
   void* owner_thread_ = nullptr;
 
   alignas(64) remote_queue remote_;

@@ -36,6 +36,10 @@ class io_pool final : public scheduler {
   /// The calling thread's loop when it is one of ours, else the next loop round-robin.
   event_loop_impl* pick_loop() noexcept;
   void stop() noexcept;
+  /// After stop(): moves every item still queued on the loops into `out`.
+  void collect_abandoned(std::vector<work_item*>& out) noexcept {
+    for (auto& loop : loops_) loop->collect_abandoned(out);
+  }
 
   const std::vector<std::unique_ptr<event_loop_impl>>& loops() const noexcept { return loops_; }
 

@@ -32,7 +32,13 @@ struct runtime_state {
       io->stop();
       threads_stopped = true;
     }
-    registry.destroy_all();
+    // Destroying tasks may queue more work (a destructor that spawns): repeat until none is left.
+    std::vector<work_item*> abandoned;
+    do {
+      abandoned.clear();
+      cpu->collect_abandoned(abandoned);
+      io->collect_abandoned(abandoned);
+    } while (registry.destroy_all(abandoned) > 0);
   }
 };
 

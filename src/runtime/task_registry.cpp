@@ -27,9 +27,6 @@ void print_unhandled(std::exception_ptr error) noexcept {
   }
 }
 
-void bump(std::atomic<std::uint64_t>& counter) noexcept {
-  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-}
 
 }  // namespace
 
@@ -43,8 +40,16 @@ void task_registry::add(task_cell& cell) noexcept {
   cell.next_alive = s.head;
   if (s.head != nullptr) s.head->prev = &cell;
   s.head = &cell;
-  bump(s.spawned);
+  cell.registered = true;
   s.lock.unlock();
+}
+
+void task_registry::count_spawn() noexcept {
+  shards_[this_thread_shard(shard_count)].spawned.fetch_add(1, std::memory_order_relaxed);
+}
+
+void task_registry::count_completion() noexcept {
+  shards_[this_thread_shard(shard_count)].completed.fetch_add(1, std::memory_order_relaxed);
 }
 
 void task_registry::remove(task_cell& cell) noexcept {
@@ -57,11 +62,36 @@ void task_registry::remove(task_cell& cell) noexcept {
   }
   if (cell.next_alive != nullptr) cell.next_alive->prev = cell.prev;
   cell.prev = cell.next_alive = nullptr;
-  bump(s.completed);
+  cell.registered = false;
   s.lock.unlock();
 }
 
-void task_registry::destroy_all() noexcept {
+namespace {
+void start_cell(work_item* w) noexcept;
+
+// Shutdown's end of a task that will never finish: its frame goes, the cell stays while a
+// join_handle refers to it (which then reports operation_canceled).
+void destroy_unfinished(task_cell& cell) noexcept {
+  cell.canceled = true;
+  if (cell.frame) {
+    cell.frame.destroy();
+    cell.frame = {};
+  }
+  const std::uint32_t old = cell.state.fetch_add(task_cell::complete - task_cell::running, std::memory_order_acq_rel);
+  if ((old & task_cell::handle) == 0) destroy_cell(cell);
+}
+}  // namespace
+
+std::size_t task_registry::destroy_all(const std::vector<work_item*>& abandoned) noexcept {
+  std::size_t destroyed = 0;
+  for (work_item* item : abandoned) {
+    if (item->run != &start_cell) continue;  // a resume of a registered tree: destroyed below
+    auto& cell = *static_cast<task_cell*>(item);
+    if (cell.registry != this) continue;
+    count_completion();
+    destroy_unfinished(cell);
+    ++destroyed;
+  }
   // Destroying a frame runs destructors that may spawn or drop handles: take one cell at a time
   // and repeat until a whole pass finds nothing.
   for (bool found = true; found;) {
@@ -74,17 +104,13 @@ void task_registry::destroy_all() noexcept {
         if (cell == nullptr) break;
         found = true;
         remove(*cell);
-        cell->canceled = true;
-        if (cell->frame) {
-          cell->frame.destroy();
-          cell->frame = {};
-        }
-        const std::uint32_t old = cell->state.fetch_add(task_cell::complete - task_cell::running,
-                                                        std::memory_order_acq_rel);
-        if ((old & task_cell::handle) == 0) destroy_cell(*cell);
+        count_completion();
+        destroy_unfinished(*cell);
+        ++destroyed;
       }
     }
   }
+  return destroyed;
 }
 
 void task_registry::set_exception_handler(exception_handler handler) {
@@ -155,13 +181,20 @@ task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_b
   cell->exception_of = exception_of;
   cell->registry = where->registry();
   promise.root = cell;
-  cell->registry->add(*cell);
+  cell->registry->count_spawn();
   where->schedule(cell);
   return cell;
 }
 
-std::coroutine_handle<> complete_root(task_cell& cell) noexcept {
-  cell.registry->remove(cell);
+void register_root(task_root& root) noexcept {
+  auto& cell = static_cast<task_cell&>(root);
+  cell.registry->add(cell);
+}
+
+std::coroutine_handle<> complete_root(task_root& root) noexcept {
+  auto& cell = static_cast<task_cell&>(root);
+  if (cell.registered) cell.registry->remove(cell);
+  cell.registry->count_completion();
   const std::uint32_t old =
       cell.state.fetch_add(task_cell::complete - task_cell::running, std::memory_order_acq_rel);
   if ((old & task_cell::joiner_set) != 0) return resume_on(cell.joiner_home, cell.joiner);

@@ -1,10 +1,14 @@
-// The set of spawned tasks that have not finished, so that shutdown can destroy them (and free
-// their frames) instead of leaking them; plus the spawn/complete counters and the handler for
-// exceptions that escape detached tasks.
+// What shutdown needs to destroy every unfinished task (and free its frame) instead of leaking
+// it, plus the spawn/complete counters and the handler for exceptions that escape detached tasks.
 //
-// Sharded by the spawning thread to keep the lock uncontended: a cell remembers its shard, and
-// completion (possibly on another thread) locks that shard only. Counters are written under the
-// shard's lock and read relaxed by metrics().
+// An unfinished task is either still queued, never started (its cell is a work item in some
+// pool's queue: the pools hand those over at shutdown), or it has started and awaited something:
+// a task tree is entered here at its first co_await (promise_base::await_transform), before it can
+// suspend. Trees that run to the end without awaiting anything never touch the registry.
+//
+// Sharded by thread to keep the lock uncontended: a cell remembers its shard, and completion
+// (possibly on another thread) locks that shard only. Counters are relaxed atomics in the shard
+// of the counting thread, summed by metrics().
 #pragma once
 
 #include <atomic>
@@ -13,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "coring/detail/task_cell.hpp"
 
@@ -45,9 +50,12 @@ class task_registry {
 
   void add(task_cell& cell) noexcept;
   void remove(task_cell& cell) noexcept;
-  /// Destroys every registered task (their frames and, unless a join_handle holds them, cells).
-  /// Only when no thread runs tasks of this registry any more.
-  void destroy_all() noexcept;
+  void count_spawn() noexcept;
+  void count_completion() noexcept;
+  /// Destroys every registered task and every never-started cell among `abandoned` (the items
+  /// left in the queues of stopped pools): frames, and cells unless a join_handle holds them.
+  /// Returns how many tasks it destroyed. Only when no thread runs tasks of this registry.
+  std::size_t destroy_all(const std::vector<work_item*>& abandoned) noexcept;
 
   void set_exception_handler(exception_handler handler);
   void report(std::exception_ptr error) noexcept;

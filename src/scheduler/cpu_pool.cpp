@@ -213,6 +213,18 @@ void cpu_pool::run_worker(unsigned index) noexcept {
   ctx = thread_context{};
 }
 
+void cpu_pool::collect_abandoned(std::vector<work_item*>& out) noexcept {
+  for (auto& w : workers_) {
+    while (work_item* item = w->deque.steal()) out.push_back(item);
+  }
+  std::size_t n = 0;
+  for (work_item* item = injected_.pop_batch(static_cast<std::size_t>(-1), n); item != nullptr;) {
+    work_item* next = item->next;
+    out.push_back(item);
+    item = next;
+  }
+}
+
 std::uint64_t cpu_pool::steals() const noexcept {
   std::uint64_t total = 0;
   for (const auto& w : workers_) total += w->steals.load(std::memory_order_relaxed);

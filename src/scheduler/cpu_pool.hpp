@@ -49,6 +49,8 @@ class cpu_pool final : public scheduler {
   event_loop_impl* io_loop() noexcept override;
 
   void stop() noexcept;
+  /// After stop(): moves every item still queued into `out`.
+  void collect_abandoned(std::vector<work_item*>& out) noexcept;
 
   unsigned size() const noexcept { return static_cast<unsigned>(workers_.size()); }
   std::uint64_t steals() const noexcept;

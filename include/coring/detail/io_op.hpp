@@ -18,6 +18,7 @@
 
 #include "coring/detail/cancel_scope.hpp"
 #include "coring/detail/scheduler.hpp"
+#include "coring/task.hpp"
 
 namespace coring::detail {
 
@@ -36,7 +37,6 @@ enum class op_code : std::uint8_t {
 };
 
 struct io_op;
-struct task_cell;
 
 struct op_start_item : work_item {};
 struct op_cancel_item : work_item {};
@@ -96,7 +96,7 @@ struct io_op : op_start_item, op_cancel_item, cancel_hook {
 
 /// Starts `op` for the coroutine `awaiting`, which runs on the calling thread. Returns false when
 /// the op completed at once (no runtime, or stop already requested): then the caller must not suspend.
-bool start_op(io_op& op, std::coroutine_handle<> awaiting, task_cell* root) noexcept;
+bool start_op(io_op& op, std::coroutine_handle<> awaiting, task_root* root) noexcept;
 
 /// The awaitable part every I/O operation shares; derived types add await_resume().
 struct op_awaitable {
@@ -105,9 +105,7 @@ struct op_awaitable {
   bool await_ready() const noexcept { return false; }
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
-    task_cell* root = nullptr;
-    if constexpr (requires { awaiting.promise().root; }) root = awaiting.promise().root;
-    return start_op(op, awaiting, root);
+    return start_op(op, awaiting, root_of(awaiting));
   }
   /// Drops the stop registration (waits for a stop callback running on another thread).
   int finish() noexcept {

@@ -25,7 +25,7 @@
 
 namespace coring::detail {
 
-struct task_cell : work_item {
+struct task_cell : work_item, task_root {
   static constexpr std::uint32_t running = 1;
   static constexpr std::uint32_t handle = 2;
   static constexpr std::uint32_t complete = 4;
