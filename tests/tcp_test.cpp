@@ -193,7 +193,7 @@ class default_sigpipe {
 
 }  // namespace
 
-TEST_CASE("a listener bound to port 0 reports the port it got from the kernel") {
+TEST_CASE("a TCP listener bound to port 0 reports the port it got from the kernel") {
   for (const endpoint& where : loopbacks) {
     CAPTURE(where.to_string());
     std::optional<tcp_listener> listener = listen_on(where);
@@ -207,7 +207,7 @@ TEST_CASE("a listener bound to port 0 reports the port it got from the kernel") 
   }
 }
 
-TEST_CASE("64 KiB echoed between an io-pool server and a CPU-pool client arrive intact, in order") {
+TEST_CASE("64 KiB echoed over TCP between an io-pool server and a CPU-pool client arrive intact, in order") {
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 2}};
   for (const endpoint& where : loopbacks) {
     CAPTURE(where.to_string());
@@ -231,7 +231,7 @@ TEST_CASE("64 KiB echoed between an io-pool server and a CPU-pool client arrive 
   }
 }
 
-TEST_CASE("a read returns 0 once the peer has closed its end, after the data it sent") {
+TEST_CASE("a TCP read returns 0 once the peer has closed its end, after the data it sent") {
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 2}};
   for (const endpoint& where : loopbacks) {
     CAPTURE(where.to_string());
@@ -261,7 +261,7 @@ TEST_CASE("a read returns 0 once the peer has closed its end, after the data it 
   }
 }
 
-TEST_CASE("connecting to a port nobody listens on gives connection_refused") {
+TEST_CASE("connecting over TCP to a port nobody listens on gives connection_refused") {
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 2}};
   // A socket bound to a loopback port but not listening holds the port, so that no other process
   // can start listening there during the test; connections to it are refused.
@@ -289,7 +289,8 @@ TEST_CASE("connecting to a port nobody listens on gives connection_refused") {
   CHECK(from_cpu == std::errc::connection_refused);
 }
 
-TEST_CASE("writing to a connection the peer closed fails with broken_pipe or connection_reset, not SIGPIPE") {
+TEST_CASE(
+    "writing to a TCP connection the peer closed fails with broken_pipe or connection_reset, not SIGPIPE") {
   const default_sigpipe sigpipe_kills;  // a SIGPIPE would end the whole test process
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 2}};
   std::optional<tcp_listener> listener = listen_on(endpoint::loopback_v4(0));
@@ -313,7 +314,7 @@ TEST_CASE("writing to a connection the peer closed fails with broken_pipe or con
   CHECK((error == std::errc::broken_pipe || error == std::errc::connection_reset));
 }
 
-TEST_CASE("reads and writes on an unconnected or closed stream give bad_file_descriptor") {
+TEST_CASE("reads and writes on an unconnected or closed TCP stream give bad_file_descriptor") {
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 2}};
   std::optional<tcp_listener> listener = listen_on(endpoint::loopback_v4(0));
   REQUIRE(listener);
@@ -347,7 +348,7 @@ TEST_CASE("reads and writes on an unconnected or closed stream give bad_file_des
   }(rt, *listener));
 }
 
-TEST_CASE("binding a listener to an address in use gives address_in_use") {
+TEST_CASE("binding a TCP listener to an address in use gives address_in_use") {
   for (const endpoint& where : loopbacks) {
     CAPTURE(where.to_string());
     std::optional<tcp_listener> first = listen_on(where);
@@ -413,7 +414,7 @@ task<std::string> echo_once(endpoint where, std::size_t index, coring::executor 
 
 }  // namespace
 
-TEST_CASE("200 concurrent connections each get their own message echoed back") {
+TEST_CASE("200 concurrent TCP connections each get their own message echoed back") {
   constexpr std::size_t connections = 200;
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 2}};
   std::optional<tcp_listener> listener = listen_on(endpoint::loopback_v4(0));
@@ -464,6 +465,23 @@ task<read_outcome> blocked_read(coring::executor home, const tcp_stream& s, std:
   co_return outcome;
 }
 
+struct cancel_outcome {
+  std::error_code join_error;  // set when joining threw: the task was canceled before it started
+  read_outcome task;
+};
+
+/// Joins a canceled blocked_read. The exception of a task canceled before it started is caught
+/// here, on the runtime's thread, so that no exception object is shared between threads.
+task<cancel_outcome> join_canceled(coring::join_handle<read_outcome> handle) {
+  cancel_outcome outcome;
+  try {
+    outcome.task = co_await handle;
+  } catch (const std::system_error& e) {
+    outcome.join_error = e.code();
+  }
+  co_return outcome;
+}
+
 /// Checks that no read is left in the kernel on the client end: bytes the server sends now stay in
 /// the socket for the next reader (instead of landing in a freed frame).
 void check_no_read_left(const connection& c) {
@@ -478,7 +496,7 @@ void check_no_read_left(const connection& c) {
 
 }  // namespace
 
-TEST_CASE("cancelling a task blocked in a read completes the read with operation_canceled") {
+TEST_CASE("cancelling a task blocked in a TCP read completes the read with operation_canceled") {
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 2}};
   std::optional<tcp_listener> listener = listen_on(endpoint::loopback_v4(0));
   REQUIRE(listener);
@@ -498,7 +516,7 @@ TEST_CASE("cancelling a task blocked in a read completes the read with operation
 }
 
 TEST_CASE(
-    "a read cancelled at any moment completes with operation_canceled and leaves nothing in the kernel") {
+    "a TCP read cancelled at any moment completes with operation_canceled and leaves nothing in the kernel") {
   // Cancels race with the read being handed to the io loop and submitted: whatever the timing, the
   // task must see operation_canceled only after the kernel let go of its buffer.
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 2}};
@@ -514,18 +532,15 @@ TEST_CASE(
     if (i % 4 >= 2) wait_for(started);
     if (i % 8 >= 4) std::this_thread::sleep_for(std::chrono::microseconds(50 * (i % 13)));
     handle.cancel();
-    coring::result<std::size_t> read;
-    bool at_home = false;
-    try {
-      const read_outcome outcome = rt.block_on(join(std::move(handle)));
-      read = outcome.read;
-      at_home = outcome.at_home_after;
-    } catch (const std::system_error& e) {
+    const cancel_outcome outcome = rt.block_on(join_canceled(std::move(handle)));
+    if (outcome.join_error) {
       // Canceled before it started: the task never ran, so no read was ever issued.
-      CHECK(e.code() == std::errc::operation_canceled);
+      CHECK(outcome.join_error == std::errc::operation_canceled);
       CHECK_FALSE(started.load());
       continue;
     }
+    const coring::result<std::size_t>& read = outcome.task.read;
+    const bool at_home = outcome.task.at_home_after;
     if (read.error() != std::errc::operation_canceled || !at_home) ++failures;
     CHECK(read.error() == std::errc::operation_canceled);
     CHECK(at_home);
@@ -547,7 +562,7 @@ task<void> read_forever(coring::runtime& rt, tcp_stream s, bool on_cpu, std::ato
 
 }  // namespace
 
-TEST_CASE("runtime shutdown with a read in flight returns and destroys the reading task's frame") {
+TEST_CASE("runtime shutdown with a TCP read in flight returns and destroys the reading task's frame") {
   for (const bool on_cpu : {false, true}) {
     CAPTURE(on_cpu);
     const int alive_before = coring_test::counted::alive.load();

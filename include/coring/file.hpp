@@ -75,7 +75,7 @@ struct close_awaitable : op_awaitable {
   }
   bool await_ready() const noexcept { return op.fd < 0; }
   result<void> await_resume() noexcept {
-    if (op.fd < 0) return std::make_error_code(std::errc::bad_file_descriptor);
+    if (op.fd < 0) return error_from_errno(-EBADF);
     const int r = finish();
     if (r == -ECANCELED) {
       close_fd(op.fd);

@@ -116,6 +116,10 @@ task<void> block_on_body(task<T> body, block_on_state<T>& state) {
   } catch (...) {
     state.set_exception(std::current_exception());
   }
+  // Free the task (and its promise's reference to an exception) before the waiter wakes: then
+  // the waiting thread holds the last reference, and nothing here touches the exception after
+  // the waiter has seen it.
+  body = task<T>{};
 }
 
 struct runtime_state;

@@ -13,7 +13,7 @@ namespace coring::net {
 namespace {
 
 result<endpoint> socket_name(int fd, bool peer) noexcept {
-  if (fd < 0) return std::make_error_code(std::errc::bad_file_descriptor);
+  if (fd < 0) return coring::error_from_errno(-EBADF);
   endpoint ep;
   socklen_t len = endpoint::capacity();
   const int rc = peer ? ::getpeername(fd, ep.data(), &len) : ::getsockname(fd, ep.data(), &len);

@@ -11,11 +11,13 @@ namespace {
 
 // Each thread gets its own shard (round-robin on first use), so that a worker spawning and
 // completing its own tasks keeps the shard's cache line to itself.
-unsigned this_thread_shard(unsigned count) noexcept {
+unsigned this_thread_index() noexcept {
   static std::atomic<unsigned> next{0};
-  thread_local const unsigned shard = next.fetch_add(1, std::memory_order_relaxed);
-  return shard % count;
+  thread_local const unsigned index = next.fetch_add(1, std::memory_order_relaxed);
+  return index;
 }
+
+unsigned this_thread_shard(unsigned count) noexcept { return this_thread_index() % count; }
 
 void print_unhandled(std::exception_ptr error) noexcept {
   try {
@@ -44,13 +46,21 @@ void task_registry::add(task_cell& cell) noexcept {
   s.lock.unlock();
 }
 
-void task_registry::count_spawn() noexcept {
-  shards_[this_thread_shard(shard_count)].spawned.fetch_add(1, std::memory_order_relaxed);
+task_registry::counter_slot& task_registry::this_thread_counters() noexcept {
+  return counters_[this_thread_index() % counter_slots];
 }
 
-void task_registry::count_completion() noexcept {
-  shards_[this_thread_shard(shard_count)].completed.fetch_add(1, std::memory_order_relaxed);
+void task_registry::bump(std::atomic<std::uint64_t>& counter) noexcept {
+  if (this_thread_index() < counter_slots) {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  } else {
+    counter.fetch_add(1, std::memory_order_relaxed);
+  }
 }
+
+void task_registry::count_spawn() noexcept { bump(this_thread_counters().spawned); }
+
+void task_registry::count_completion() noexcept { bump(this_thread_counters().completed); }
 
 void task_registry::remove(task_cell& cell) noexcept {
   shard& s = shards_[cell.shard];
@@ -138,13 +148,13 @@ void task_registry::report(std::exception_ptr error) noexcept {
 
 std::uint64_t task_registry::spawned() const noexcept {
   std::uint64_t total = 0;
-  for (const shard& s : shards_) total += s.spawned.load(std::memory_order_relaxed);
+  for (const counter_slot& c : counters_) total += c.spawned.load(std::memory_order_relaxed);
   return total;
 }
 
 std::uint64_t task_registry::completed() const noexcept {
   std::uint64_t total = 0;
-  for (const shard& s : shards_) total += s.completed.load(std::memory_order_relaxed);
+  for (const counter_slot& c : counters_) total += c.completed.load(std::memory_order_relaxed);
   return total;
 }
 
@@ -208,7 +218,13 @@ std::coroutine_handle<> complete_root(task_root& root) noexcept {
 }
 
 void release_handle(task_cell& cell) noexcept {
-  const std::uint32_t old = cell.state.fetch_and(~task_cell::handle, std::memory_order_acq_rel);
+  // Once `running` is clear the finishing thread is done with the cell and only the handle refers
+  // to it: no atomic read-modify-write needed. Otherwise fetch_sub clears the bit (it is set) in
+  // one locked add, where fetch_and would be a CAS loop.
+  std::uint32_t old = cell.state.load(std::memory_order_acquire);
+  if ((old & task_cell::running) != 0) {
+    old = cell.state.fetch_sub(task_cell::handle, std::memory_order_acq_rel);
+  }
   if ((old & task_cell::running) != 0) return;  // the task finishes later and frees the cell
   if (!cell.observed && !cell.canceled) {
     // Finished, never awaited: its exception must not vanish.
@@ -220,7 +236,8 @@ void release_handle(task_cell& cell) noexcept {
 bool set_joiner(task_cell& cell, std::coroutine_handle<> joiner) noexcept {
   cell.joiner.handle = joiner;
   cell.joiner_home = current_scheduler();
-  const std::uint32_t old = cell.state.fetch_or(task_cell::joiner_set, std::memory_order_acq_rel);
+  // The bit is clear: fetch_add sets it in one locked add (fetch_or would be a CAS loop).
+  const std::uint32_t old = cell.state.fetch_add(task_cell::joiner_set, std::memory_order_acq_rel);
   return (old & task_cell::complete) == 0;
 }
 

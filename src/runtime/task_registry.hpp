@@ -68,11 +68,20 @@ class task_registry {
   struct alignas(64) shard {
     spin_lock lock;
     task_cell* head = nullptr;
+  };
+  // The first `counter_slots` threads that count get a slot of their own and count with a plain
+  // load and store (no locked instruction on the spawn path); later threads share slots and use
+  // fetch_add.
+  static constexpr unsigned counter_slots = 64;
+  struct alignas(64) counter_slot {
     std::atomic<std::uint64_t> spawned{0};
     std::atomic<std::uint64_t> completed{0};
   };
+  static void bump(std::atomic<std::uint64_t>& counter) noexcept;
+  counter_slot& this_thread_counters() noexcept;
 
   shard shards_[shard_count];
+  counter_slot counters_[counter_slots];
   std::mutex handler_mutex_;
   std::shared_ptr<const exception_handler> handler_;  // guarded by handler_mutex_
 };
