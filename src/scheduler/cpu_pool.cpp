@@ -14,7 +14,7 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
-constexpr std::size_t injected_batch = 32;
+constexpr std::size_t injected_batch = 128;
 
 }  // namespace
 
@@ -200,7 +200,7 @@ void cpu_pool::run_worker(unsigned index) noexcept {
       while ((item = find_remote(self, index)) == nullptr) {
         if (stopping_.load(std::memory_order_relaxed)) break;
         if ((++spins & 63) == 0 && std::chrono::steady_clock::now() >= deadline) break;
-        cpu_relax();
+        for (int i = 0; i < 16; ++i) cpu_relax();  // back off: polling hammers the victims' deque lines
       }
     }
     if (item != nullptr) {
