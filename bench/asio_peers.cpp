@@ -1,11 +1,10 @@
 // Asio 1.22 versions of the coring_bench workloads; see asio_peers.hpp.
 #include "asio_peers.hpp"
 
+#include <algorithm>
 #include <asio.hpp>
 #include <asio/experimental/deferred.hpp>
 #include <asio/experimental/parallel_group.hpp>
-
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <exception>
@@ -66,7 +65,8 @@ asio::awaitable<long> skynet_sequential(long id, long size) {
   const long child_size = size / 10;
   long sum = 0;
   for (long i = 0; i < 10; ++i) {
-    sum += co_await asio::co_spawn(ex, skynet_sequential(id + i * child_size, child_size), asio::use_awaitable);
+    sum +=
+        co_await asio::co_spawn(ex, skynet_sequential(id + i * child_size, child_size), asio::use_awaitable);
   }
   co_return sum;
 }
@@ -104,10 +104,9 @@ skynet_metrics asio_skynet(long leaves, skynet_join join, unsigned threads) {
   asio::thread_pool pool(threads);
   const double cpu0 = process_cpu_ns();
   stopwatch clock;
-  std::future<long> result =
-      join == skynet_join::sequential
-          ? asio::co_spawn(pool, skynet_sequential(0, leaves), asio::use_future)
-          : asio::co_spawn(pool, skynet_parallel(0, leaves), asio::use_future);
+  std::future<long> result = join == skynet_join::sequential
+                                 ? asio::co_spawn(pool, skynet_sequential(0, leaves), asio::use_future)
+                                 : asio::co_spawn(pool, skynet_parallel(0, leaves), asio::use_future);
   const long sum = result.get();
   const double wall = clock.elapsed_ns();
   const double cpu = process_cpu_ns() - cpu0;
@@ -128,9 +127,12 @@ asio::awaitable<double> hop_loop(std::size_t n, IoExecutor io_ex, CpuExecutor cp
   stopwatch clock;
   for (std::size_t i = 0; i < n; ++i) {
     co_await asio::post(asio::bind_executor(cpu_ex, asio::use_awaitable));
-    if (i == 0) check(std::this_thread::get_id() != io_thread, "asio_hop: the hop to the cpu pool stayed on the io thread");
+    if (i == 0)
+      check(std::this_thread::get_id() != io_thread,
+            "asio_hop: the hop to the cpu pool stayed on the io thread");
     co_await asio::post(asio::bind_executor(io_ex, asio::use_awaitable));
-    if (i == 0) check(std::this_thread::get_id() == io_thread, "asio_hop: the hop back did not reach the io thread");
+    if (i == 0)
+      check(std::this_thread::get_id() == io_thread, "asio_hop: the hop back did not reach the io thread");
   }
   const double ns = clock.elapsed_ns();
   check(std::this_thread::get_id() == io_thread, "asio_hop: did not end on the io thread");

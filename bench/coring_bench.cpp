@@ -20,8 +20,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <iterator>
 #include <functional>
+#include <iterator>
 #include <latch>
 #include <optional>
 #include <set>
@@ -35,7 +35,6 @@
 #ifndef CORING_BENCH_ASIO_ONLY
 #include <array>
 #include <atomic>
-
 #include <coring/coring.hpp>
 #endif
 
@@ -129,7 +128,8 @@ coring::task<long> skynet_one_by_one(coring::executor ex, long id, long size) {
   if (size == 1) co_return id;
   const long child_size = size / 10;
   long sum = 0;
-  for (long i = 0; i < 10; ++i) sum += co_await coring::spawn(ex, skynet_one_by_one(ex, id + i * child_size, child_size));
+  for (long i = 0; i < 10; ++i)
+    sum += co_await coring::spawn(ex, skynet_one_by_one(ex, id + i * child_size, child_size));
   co_return sum;
 }
 
@@ -171,7 +171,8 @@ coring::task<double> hop_loop(coring::executor io, coring::executor cpu, std::si
     }
     co_await coring::on(io);
     if (i == 0) {
-      bench::check(std::this_thread::get_id() == io_thread, "coring_hop: the hop back did not reach the io thread");
+      bench::check(std::this_thread::get_id() == io_thread,
+                   "coring_hop: the hop back did not reach the io thread");
     }
   }
   const double ns = clock.elapsed_ns();
@@ -225,7 +226,8 @@ bench::memory_metrics coring_memory(std::size_t n) {
   const double rss0 = bench::current_rss_bytes();
   const double heap0 = bench::heap_in_use_bytes();
   for (std::size_t i = 0; i < n; ++i) coring::spawn(rt.io(), sleep_an_hour(suspended)).detach();
-  while (suspended.load(std::memory_order_relaxed) < n) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (suspended.load(std::memory_order_relaxed) < n)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   // The last task counted itself just before it suspended; let the io loop file its timer.
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   const double heap1 = bench::heap_in_use_bytes();
@@ -292,7 +294,8 @@ class runner {
       const auto summaries =
           bench::repeat(cfg_.reps, [&] { return bench::run_in_child([&] { return fn(); }, timeout_s); });
       if (summaries.size() != rows.size()) throw bench::child_failed("metric count does not match the rows");
-      for (std::size_t i = 0; i < rows.size(); ++i) out_.add(benchmark, impl, rows[i].metric, summaries[i], rows[i].target);
+      for (std::size_t i = 0; i < rows.size(); ++i)
+        out_.add(benchmark, impl, rows[i].metric, summaries[i], rows[i].target);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "  %s / %s failed: %s\n", benchmark.c_str(), impl.c_str(), e.what());
       for (const auto& row : rows) out_.add_failed(benchmark, impl, row.metric, e.what());
@@ -330,39 +333,44 @@ void run_spawn(const config& cfg, runner& r) {
 }
 
 void run_skynet(const config& cfg, runner& r) {
-  const std::string name = "skynet " + count_label(static_cast<double>(cfg.skynet_leaves)) + " leaves, 2 threads";
+  const std::string name =
+      "skynet " + count_label(static_cast<double>(cfg.skynet_leaves)) + " leaves, 2 threads";
   const long leaves = cfg.skynet_leaves;
   const unsigned timeout = leaves > 1'000'000 ? 1800 : 600;
 #ifndef CORING_BENCH_ASIO_ONLY
   if (cfg.run_coring) {
-    r.measure(name, "coring (spawn 10, then join)",
-              {{"CPU ns/leaf", "≤ 20"}, {"wall ns/leaf", ""}, {"steals/run", ""}},
-              [leaves] {
-                const auto m = coring_skynet(leaves, false);
-                return std::vector<double>{m.m.core_ns_per_leaf, m.m.wall_ns_per_leaf, m.steals};
-              },
-              timeout);
-    r.measure(name, "coring (one child at a time)", {{"CPU ns/leaf", ""}, {"wall ns/leaf", ""}},
-              [leaves] {
-                const auto m = coring_skynet(leaves, true);
-                return std::vector<double>{m.m.core_ns_per_leaf, m.m.wall_ns_per_leaf};
-              },
-              timeout);
+    r.measure(
+        name, "coring (spawn 10, then join)",
+        {{"CPU ns/leaf", "≤ 20"}, {"wall ns/leaf", ""}, {"steals/run", ""}},
+        [leaves] {
+          const auto m = coring_skynet(leaves, false);
+          return std::vector<double>{m.m.core_ns_per_leaf, m.m.wall_ns_per_leaf, m.steals};
+        },
+        timeout);
+    r.measure(
+        name, "coring (one child at a time)", {{"CPU ns/leaf", ""}, {"wall ns/leaf", ""}},
+        [leaves] {
+          const auto m = coring_skynet(leaves, true);
+          return std::vector<double>{m.m.core_ns_per_leaf, m.m.wall_ns_per_leaf};
+        },
+        timeout);
   }
 #endif
   if (cfg.run_asio) {
-    r.measure(name, "asio (parallel_group of 10)", {{"CPU ns/leaf", ""}, {"wall ns/leaf", ""}},
-              [leaves] {
-                const auto m = bench::asio_skynet(leaves, bench::skynet_join::parallel_group, 2);
-                return std::vector<double>{m.core_ns_per_leaf, m.wall_ns_per_leaf};
-              },
-              timeout);
-    r.measure(name, "asio (one child at a time)", {{"CPU ns/leaf", ""}, {"wall ns/leaf", ""}},
-              [leaves] {
-                const auto m = bench::asio_skynet(leaves, bench::skynet_join::sequential, 2);
-                return std::vector<double>{m.core_ns_per_leaf, m.wall_ns_per_leaf};
-              },
-              timeout);
+    r.measure(
+        name, "asio (parallel_group of 10)", {{"CPU ns/leaf", ""}, {"wall ns/leaf", ""}},
+        [leaves] {
+          const auto m = bench::asio_skynet(leaves, bench::skynet_join::parallel_group, 2);
+          return std::vector<double>{m.core_ns_per_leaf, m.wall_ns_per_leaf};
+        },
+        timeout);
+    r.measure(
+        name, "asio (one child at a time)", {{"CPU ns/leaf", ""}, {"wall ns/leaf", ""}},
+        [leaves] {
+          const auto m = bench::asio_skynet(leaves, bench::skynet_join::sequential, 2);
+          return std::vector<double>{m.core_ns_per_leaf, m.wall_ns_per_leaf};
+        },
+        timeout);
   }
 }
 
@@ -402,8 +410,8 @@ void run_memory(const config& cfg, runner& r) {
   const std::string name = "memory " + count_label(static_cast<double>(cfg.memory_n)) + " sleeping tasks";
   const std::size_t n = cfg.memory_n;
   const auto pack = [](const bench::memory_metrics& m) {
-    return std::vector<double>{m.rss_bytes_per_task, m.rss_bytes_per_task - m.frame_bytes, m.heap_bytes_per_task,
-                               m.frame_bytes, m.teardown_ms};
+    return std::vector<double>{m.rss_bytes_per_task, m.rss_bytes_per_task - m.frame_bytes,
+                               m.heap_bytes_per_task, m.frame_bytes, m.teardown_ms};
   };
   const auto rows = [](const std::string& beyond_target) {
     return std::vector<row_spec>{{"RSS B/task", ""},
@@ -460,7 +468,8 @@ config parse(int argc, char** argv) {
 #else
   const std::string impl = flags.get("impl", "both");
 #endif
-  if (impl != "both" && impl != "coring" && impl != "asio") throw std::invalid_argument("--impl: coring, asio or both");
+  if (impl != "both" && impl != "coring" && impl != "asio")
+    throw std::invalid_argument("--impl: coring, asio or both");
   cfg.run_coring = impl != "asio";
   cfg.run_asio = impl != "coring";
   for (const auto& bad : flags.unknown()) throw std::invalid_argument("unknown flag --" + bad);
@@ -468,7 +477,8 @@ config parse(int argc, char** argv) {
   if (cfg.reps <= 0) throw std::invalid_argument("--reps must be positive");
   long p = 1;
   while (p < cfg.skynet_leaves) p *= 10;
-  if (p != cfg.skynet_leaves || cfg.skynet_leaves < 10) throw std::invalid_argument("--skynet-leaves must be a power of 10 (≥ 10)");
+  if (p != cfg.skynet_leaves || cfg.skynet_leaves < 10)
+    throw std::invalid_argument("--skynet-leaves must be a power of 10 (≥ 10)");
   return cfg;
 }
 

@@ -31,8 +31,8 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
-#include <cstddef>
 #include <csignal>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -83,7 +83,8 @@ class flag_set {
     if (v.empty()) return fallback;
     char* end = nullptr;
     const double d = std::strtod(v.c_str(), &end);  // accepts 1e6 as well as 1000000
-    if (end == v.c_str() || *end != '\0') throw std::invalid_argument("--" + name + " wants a number, got " + v);
+    if (end == v.c_str() || *end != '\0')
+      throw std::invalid_argument("--" + name + " wants a number, got " + v);
     return static_cast<long long>(d);
   }
 
@@ -99,7 +100,8 @@ class flag_set {
     std::size_t start = 0;
     while (start <= v.size() && !v.empty()) {
       const auto comma = v.find(',', start);
-      const std::string item = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      const std::string item =
+          v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
       if (!item.empty()) out.push_back(item);
       if (comma == std::string::npos) break;
       start = comma + 1;
@@ -143,7 +145,9 @@ class stopwatch {
 inline double process_cpu_ns() noexcept {
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
-  const auto to_ns = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) * 1e9 + tv.tv_usec * 1e3; };
+  const auto to_ns = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) * 1e9 + tv.tv_usec * 1e3;
+  };
   return to_ns(ru.ru_utime) + to_ns(ru.ru_stime);
 }
 
@@ -334,8 +338,8 @@ std::vector<double> run_in_child(Fn&& fn, unsigned timeout_s = 300) {
   }
   if (WIFSIGNALED(wstatus)) {
     const int sig = WTERMSIG(wstatus);
-    throw child_failed(std::string("child killed by signal ") + std::to_string(sig) + " (" + ::strsignal(sig) +
-                       (sig == SIGALRM ? ", timed out" : "") + ")");
+    throw child_failed(std::string("child killed by signal ") + std::to_string(sig) + " (" +
+                       ::strsignal(sig) + (sig == SIGALRM ? ", timed out" : "") + ")");
   }
   if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0 || bytes.empty()) {
     throw child_failed("child exited with status " + std::to_string(WEXITSTATUS(wstatus)));
@@ -344,7 +348,8 @@ std::vector<double> run_in_child(Fn&& fn, unsigned timeout_s = 300) {
   std::uint64_t count = 0;
   if (bytes.size() < 1 + sizeof count) throw child_failed("child sent a short result");
   std::memcpy(&count, bytes.data() + 1, sizeof count);
-  if (bytes.size() != 1 + sizeof count + count * sizeof(double)) throw child_failed("child sent a short result");
+  if (bytes.size() != 1 + sizeof count + count * sizeof(double))
+    throw child_failed("child sent a short result");
   std::vector<double> values(count);
   std::memcpy(values.data(), bytes.data() + 1 + sizeof count, count * sizeof(double));
   return values;
@@ -373,7 +378,8 @@ inline std::string format_value(double v) {
 /// markdown table.
 class table {
  public:
-  void add(std::string benchmark, std::string impl, std::string metric, const summary& s, std::string target = "") {
+  void add(std::string benchmark, std::string impl, std::string metric, const summary& s,
+           std::string target = "") {
     rows_.push_back({std::move(benchmark), std::move(impl), std::move(metric), format_value(s.min),
                      format_value(s.median), format_value(s.max), target.empty() ? "—" : std::move(target)});
   }

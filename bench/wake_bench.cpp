@@ -68,12 +68,14 @@ struct run_shared {
   std::atomic<int> ring_fd[2] = {-1, -1};
   std::latch rings_ready{2};
   unsigned flags_used[2] = {0, 0};
-  double round_trip_ns = 0;   // written by A
+  double round_trip_ns = 0;  // written by A
   double wake_ns_sum[2] = {0, 0};
   long wake_calls[2] = {0, 0};
 };
 
-void die_errno(const char* what, int err) { bench::fail(std::string(what) + ": " + std::strerror(err)); }
+void die_errno(const char* what, int err) {
+  bench::fail(std::string(what) + ": " + std::strerror(err));
+}
 
 void pin_to(int cpu) {
   cpu_set_t set;
@@ -169,7 +171,8 @@ class side {
       if (eventfd_write(s_.efd[peer_], 1) != 0) die_errno("eventfd_write", errno);
     } else {
       io_uring_sqe* sqe = get_sqe(ring_);
-      io_uring_prep_msg_ring(sqe, peer_ring_fd_, /*len (becomes res)*/ 1, /*data (becomes user_data)*/ tag_message, 0);
+      io_uring_prep_msg_ring(sqe, peer_ring_fd_, /*len (becomes res)*/ 1,
+                             /*data (becomes user_data)*/ tag_message, 0);
       io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
       // The sqe's own user_data; a CQE carrying it only appears when the MSG_RING failed.
       io_uring_sqe_set_data64(sqe, tag_own_msg);
@@ -282,7 +285,8 @@ int main(int argc, char** argv) {
   ::uname(&uts);
   std::printf("wake_bench: %ld round trips per run, %d runs per row, kernel %s, %ld CPUs online\n", n, reps,
               uts.release, ::sysconf(_SC_NPROCESSORS_ONLN));
-  if (::sysconf(_SC_NPROCESSORS_ONLN) < 2) std::printf("note: fewer than 2 CPUs; the \"two cores\" rows are not\n");
+  if (::sysconf(_SC_NPROCESSORS_ONLN) < 2)
+    std::printf("note: fewer than 2 CPUs; the \"two cores\" rows are not\n");
 
   struct placement {
     const char* name;
@@ -333,8 +337,9 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::printf("\nring flags: %s\n",
-              (ring_flags & IORING_SETUP_DEFER_TASKRUN) ? "SINGLE_ISSUER | DEFER_TASKRUN" : "none (kernel refused)");
+  std::printf("\nring flags: %s\n", (ring_flags & IORING_SETUP_DEFER_TASKRUN)
+                                        ? "SINGLE_ISSUER | DEFER_TASKRUN"
+                                        : "none (kernel refused)");
   std::printf("waker cost includes one steady_clock::now() pair, %.1f ns here\n\n", clock_pair_ns());
   out.print();
   return 0;

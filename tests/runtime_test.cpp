@@ -17,7 +17,9 @@ using coring::task;
 
 namespace {
 
-coring::runtime_options small() { return {.io_threads = 1, .cpu_threads = 2}; }
+coring::runtime_options small() {
+  return {.io_threads = 1, .cpu_threads = 2};
+}
 
 }  // namespace
 
@@ -446,7 +448,7 @@ TEST_CASE("tasks spread over several io loops each stay on their loop") {
       (void)co_await coring::sleep_for(std::chrono::microseconds(100));
       same = same && std::this_thread::get_id() == me;
     }
-    co_return same && rt.io().running_in_this_thread();
+    co_return same&& rt.io().running_in_this_thread();
   };
   auto body = [&]() -> task<int> {
     std::vector<coring::join_handle<bool>> hs;

@@ -32,7 +32,8 @@ TEST_CASE("1,000,000 tasks moving between the pools are all accounted for") {
     handles.reserve(batch);
     for (long done = 0; done < total; done += batch) {
       for (long i = 0; i < batch; ++i) {
-        handles.push_back(coring::spawn(i % 2 ? rt.io() : rt.cpu(), traveller(rt, on_cpu, back_on_io, finished)));
+        handles.push_back(
+            coring::spawn(i % 2 ? rt.io() : rt.cpu(), traveller(rt, on_cpu, back_on_io, finished)));
       }
       for (auto& h : handles) {
         co_await h;

@@ -14,6 +14,8 @@ struct counted {
   ~counted() { alive.fetch_sub(1); }
 };
 
-inline std::thread::id this_id() noexcept { return std::this_thread::get_id(); }
+inline std::thread::id this_id() noexcept {
+  return std::this_thread::get_id();
+}
 
 }  // namespace coring_test

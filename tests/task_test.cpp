@@ -35,8 +35,12 @@ void run_sync_void(task<void> t) {
   h.promise().take();
 }
 
-task<int> answer() { co_return 42; }
-task<int> add_one(int x) { co_return x + 1; }
+task<int> answer() {
+  co_return 42;
+}
+task<int> add_one(int x) {
+  co_return x + 1;
+}
 task<void> throws() {
   throw std::runtime_error("boom");
   co_return;
@@ -131,7 +135,8 @@ void* run_chains(void* arg) {
 
 }  // namespace
 
-#if defined(__GNUC__) && !defined(__clang__) && (defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__))
+#if defined(__GNUC__) && !defined(__clang__) && \
+    (defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__))
 // g++ 12 emits symmetric transfer as a sibling call, which its ASan+UBSan and TSan instrumentation
 // prevents: there the chains only check the values, on a shorter chain and a normal stack.
 constexpr long chain_length = 10'000;

@@ -1,10 +1,10 @@
+#include "scheduler/work_stealing_deque.hpp"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <thread>
 #include <vector>
-
-#include "scheduler/work_stealing_deque.hpp"
 
 using coring::detail::work_item;
 using coring::detail::work_stealing_deque;

@@ -11,9 +11,9 @@
 #pragma once
 
 #include <fcntl.h>
-#include <cerrno>
 #include <sys/types.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -106,15 +106,18 @@ class file {
   ~file() { close_now(); }
 
   /// Opens `path` (flags as for open(2): O_RDONLY, O_WRONLY | O_CREAT | O_TRUNC, ...). O_CLOEXEC is added.
-  [[nodiscard]] static detail::open_awaitable open(std::string path, int flags = O_RDONLY, mode_t mode = 0644) {
+  [[nodiscard]] static detail::open_awaitable open(std::string path, int flags = O_RDONLY,
+                                                   mode_t mode = 0644) {
     return detail::open_awaitable{std::move(path), flags, mode};
   }
 
   /// Reads up to buffer.size() bytes at `offset`; 0 means end of file. May read less than asked.
-  [[nodiscard]] detail::transfer_awaitable read_at(std::span<std::byte> buffer, std::uint64_t offset) const noexcept {
+  [[nodiscard]] detail::transfer_awaitable read_at(std::span<std::byte> buffer,
+                                                   std::uint64_t offset) const noexcept {
     return {detail::op_code::read, fd_, buffer.data(), buffer.size(), offset};
   }
-  [[nodiscard]] detail::transfer_awaitable read_at(std::span<char> buffer, std::uint64_t offset) const noexcept {
+  [[nodiscard]] detail::transfer_awaitable read_at(std::span<char> buffer,
+                                                   std::uint64_t offset) const noexcept {
     return {detail::op_code::read, fd_, buffer.data(), buffer.size(), offset};
   }
   /// Writes up to buffer.size() bytes at `offset`. May write less than asked.
@@ -122,12 +125,15 @@ class file {
                                                     std::uint64_t offset) const noexcept {
     return {detail::op_code::write, fd_, const_cast<std::byte*>(buffer.data()), buffer.size(), offset};
   }
-  [[nodiscard]] detail::transfer_awaitable write_at(std::span<const char> buffer, std::uint64_t offset) const noexcept {
+  [[nodiscard]] detail::transfer_awaitable write_at(std::span<const char> buffer,
+                                                    std::uint64_t offset) const noexcept {
     return {detail::op_code::write, fd_, const_cast<char*>(buffer.data()), buffer.size(), offset};
   }
 
   /// Closes through the ring. The file is closed (is_open() false) as soon as this is called.
-  [[nodiscard]] detail::close_awaitable close() noexcept { return detail::close_awaitable{std::exchange(fd_, -1)}; }
+  [[nodiscard]] detail::close_awaitable close() noexcept {
+    return detail::close_awaitable{std::exchange(fd_, -1)};
+  }
 
   bool is_open() const noexcept { return fd_ >= 0; }
   int native_handle() const noexcept { return fd_; }

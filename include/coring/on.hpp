@@ -44,8 +44,12 @@ struct yield_awaiter : resume_item {
 
 }  // namespace detail
 
-[[nodiscard]] inline detail::on_awaiter on(executor ex) noexcept { return detail::on_awaiter{ex.scheduler()}; }
+[[nodiscard]] inline detail::on_awaiter on(executor ex) noexcept {
+  return detail::on_awaiter{ex.scheduler()};
+}
 
-[[nodiscard]] inline detail::yield_awaiter yield() noexcept { return {}; }
+[[nodiscard]] inline detail::yield_awaiter yield() noexcept {
+  return {};
+}
 
 }  // namespace coring

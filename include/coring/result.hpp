@@ -20,10 +20,8 @@ class [[nodiscard]] result {
  public:
   using value_type = T;
 
-  result()
-    requires std::is_default_constructible_v<T>
-      : storage_(std::in_place_index<0>) {}
-  result(T value) : storage_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
+  result() requires std::is_default_constructible_v<T> : storage_(std::in_place_index<0>) {}
+  result(T value) : storage_(std::in_place_index<0>, std::move(value)) {}    // NOLINT: implicit by design
   result(std::error_code error) : storage_(std::in_place_index<1>, error) {  // NOLINT
     assert(error && "a result error must be an error");
   }
@@ -74,7 +72,7 @@ class [[nodiscard]] result<void> {
   using value_type = void;
 
   result() = default;
-  result(std::error_code error) : error_(error) {}  // NOLINT: implicit by design
+  result(std::error_code error) : error_(error) {}                  // NOLINT: implicit by design
   result(std::errc error) : error_(std::make_error_code(error)) {}  // NOLINT
 
   explicit operator bool() const noexcept { return !error_; }

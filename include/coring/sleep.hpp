@@ -32,7 +32,8 @@ struct sleep_awaitable : op_awaitable {
 
 }  // namespace detail
 
-[[nodiscard]] inline detail::sleep_awaitable sleep_until(std::chrono::steady_clock::time_point deadline) noexcept {
+[[nodiscard]] inline detail::sleep_awaitable sleep_until(
+    std::chrono::steady_clock::time_point deadline) noexcept {
   return detail::sleep_awaitable{deadline};
 }
 
@@ -41,8 +42,11 @@ template <class Rep, class Period>
   const auto now = std::chrono::steady_clock::now();
   if (duration <= duration.zero()) return detail::sleep_awaitable{now};
   using seconds = std::chrono::duration<double>;
-  if (std::chrono::duration_cast<seconds>(duration) >= seconds(std::chrono::steady_clock::time_point::max() - now)) return detail::sleep_awaitable{std::chrono::steady_clock::time_point::max()};
-  return detail::sleep_awaitable{now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(duration)};
+  if (std::chrono::duration_cast<seconds>(duration) >=
+      seconds(std::chrono::steady_clock::time_point::max() - now))
+    return detail::sleep_awaitable{std::chrono::steady_clock::time_point::max()};
+  return detail::sleep_awaitable{now +
+                                 std::chrono::duration_cast<std::chrono::steady_clock::duration>(duration)};
 }
 
 }  // namespace coring

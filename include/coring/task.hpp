@@ -63,7 +63,6 @@ struct promise_base {
 
   std::suspend_always initial_suspend() const noexcept { return {}; }
 
-
   struct final_awaiter {
     bool await_ready() const noexcept { return false; }
     template <class Promise>
@@ -85,7 +84,7 @@ struct task_promise final : promise_base {
   task<T> get_return_object() noexcept;
   void unhandled_exception() noexcept { result.template emplace<2>(std::current_exception()); }
   template <class U = T>
-    requires std::is_convertible_v<U&&, T>
+  requires std::is_convertible_v<U&&, T>
   void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
     result.template emplace<1>(std::forward<U>(value));
   }

@@ -45,7 +45,8 @@ class backend {
   virtual void cancel_all() noexcept = 0;
   /// Submits what is queued, then waits for a completion, a wake() or the timeout (nullopt: no
   /// limit; zero: do not block), and hands every completion to `sink`. Returns how many it handed.
-  virtual std::size_t wait(completion_sink& sink, std::optional<std::chrono::nanoseconds> timeout) noexcept = 0;
+  virtual std::size_t wait(completion_sink& sink,
+                           std::optional<std::chrono::nanoseconds> timeout) noexcept = 0;
   /// Makes a wait() in progress (or the next one) return. Any thread.
   virtual void wake() noexcept = 0;
   /// Ops handed to the kernel whose last completion has not been reaped yet.

@@ -87,7 +87,8 @@ class uring_backend final : public backend {
   void attach_to_current_thread() override {
     if (!attached_ && (flags_ & IORING_SETUP_R_DISABLED) != 0) {
       // liburing 2.3 declares io_uring_enable_rings() but does not export it: register directly.
-      const long rc = syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+      const long rc =
+          syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
       if (rc < 0) throw std::system_error(errno, std::system_category(), "coring: enabling the io_uring");
     }
     attached_ = true;
@@ -216,8 +217,8 @@ class uring_backend final : public backend {
         io_uring_prep_write(sqe, op.fd, op.buffer, op.len, op.offset);
         break;
       case op_code::openat:
-        io_uring_prep_openat(sqe, AT_FDCWD, static_cast<const char*>(op.address), static_cast<int>(op.op_flags),
-                             op.mode);
+        io_uring_prep_openat(sqe, AT_FDCWD, static_cast<const char*>(op.address),
+                             static_cast<int>(op.op_flags), op.mode);
         break;
       case op_code::close:
         io_uring_prep_close(sqe, op.fd);
@@ -320,6 +321,8 @@ class uring_backend final : public backend {
 
 }  // namespace
 
-std::unique_ptr<backend> make_uring_backend(unsigned entries) { return std::make_unique<uring_backend>(entries); }
+std::unique_ptr<backend> make_uring_backend(unsigned entries) {
+  return std::make_unique<uring_backend>(entries);
+}
 
 }  // namespace coring::detail

@@ -4,7 +4,9 @@
 
 namespace coring {
 
-void detail::close_fd(int fd) noexcept { ::close(fd); }
+void detail::close_fd(int fd) noexcept {
+  ::close(fd);
+}
 
 void file::close_now() noexcept {
   if (fd_ >= 0) ::close(std::exchange(fd_, -1));

@@ -36,18 +36,28 @@ void event_loop::run() {
   impl_->reset_stop();
 }
 
-std::size_t event_loop::run_once() { return impl_->turn(true); }
+std::size_t event_loop::run_once() {
+  return impl_->turn(true);
+}
 
-std::size_t event_loop::poll() { return impl_->turn(false); }
+std::size_t event_loop::poll() {
+  return impl_->turn(false);
+}
 
-void event_loop::stop() noexcept { impl_->stop(); }
+void event_loop::stop() noexcept {
+  impl_->stop();
+}
 
-executor event_loop::get_executor() const noexcept { return executor{impl_.get()}; }
+executor event_loop::get_executor() const noexcept {
+  return executor{impl_.get()};
+}
 
 std::size_t event_loop::alive_tasks() const noexcept {
   return static_cast<std::size_t>(registry_->spawned() - registry_->completed());
 }
 
-const char* event_loop::backend_name() const noexcept { return impl_->backend_name(); }
+const char* event_loop::backend_name() const noexcept {
+  return impl_->backend_name();
+}
 
 }  // namespace coring

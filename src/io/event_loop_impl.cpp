@@ -1,10 +1,10 @@
 #include "io/event_loop_impl.hpp"
 
-#include "coring/detail/task_cell.hpp"
-
 #include <cerrno>
 #include <stdexcept>
 #include <thread>
+
+#include "coring/detail/task_cell.hpp"
 
 namespace coring::detail {
 
@@ -46,7 +46,9 @@ void submit_posted(work_item* w) noexcept {
   op.loop->start(op);
 }
 
-void resume_waiter(work_item* w) noexcept { io_op::from_start_item(w).waiter.resume(); }
+void resume_waiter(work_item* w) noexcept {
+  io_op::from_start_item(w).waiter.resume();
+}
 
 void cancel_posted(work_item* w) noexcept {
   io_op& op = io_op::from_cancel_item(w);
@@ -62,7 +64,8 @@ void request_cancel(cancel_hook* hook) noexcept {
   std::uint32_t p = op->pending.load(std::memory_order_acquire);
   do {
     if (p == 0) return;
-  } while (!op->pending.compare_exchange_weak(p, p + 1, std::memory_order_acq_rel, std::memory_order_acquire));
+  } while (
+      !op->pending.compare_exchange_weak(p, p + 1, std::memory_order_acq_rel, std::memory_order_acquire));
   op->cancel_item()->run = &cancel_posted;
   op->loop->schedule(op->cancel_item());
 }
@@ -108,7 +111,6 @@ bool start_op(io_op& op, std::coroutine_handle<> awaiting, task_root* root) noex
   return true;
 }
 
-
 // ---- the loop --------------------------------------------------------------------------------
 
 event_loop_impl::event_loop_impl(task_registry* registry, unsigned ring_entries,
@@ -130,7 +132,9 @@ void event_loop_impl::attach() {
   attached_ = true;
 }
 
-bool event_loop_impl::owns_current_thread() const noexcept { return this_thread().loop == this; }
+bool event_loop_impl::owns_current_thread() const noexcept {
+  return this_thread().loop == this;
+}
 
 void event_loop_impl::schedule(work_item* item) noexcept {
   if (this_thread().loop == this) {
@@ -145,7 +149,9 @@ void event_loop_impl::schedule(work_item* item) noexcept {
   }
 }
 
-void event_loop_impl::schedule_later(work_item* item) noexcept { schedule(item); }
+void event_loop_impl::schedule_later(work_item* item) noexcept {
+  schedule(item);
+}
 
 void event_loop_impl::stop() noexcept {
   stop_requested_.store(true, std::memory_order_seq_cst);
@@ -246,7 +252,9 @@ void finish_deferred_cancel(work_item* w) noexcept {
 }
 }  // namespace
 
-void event_loop_impl::on_deferred_cancel(io_op& op) noexcept { finish(op, -ECANCELED); }
+void event_loop_impl::on_deferred_cancel(io_op& op) noexcept {
+  finish(op, -ECANCELED);
+}
 
 void event_loop_impl::cancel(io_op& op) noexcept {
   if (!op.finished && !op.cancel_requested) {

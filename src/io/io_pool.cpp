@@ -44,7 +44,9 @@ io_pool::io_pool(task_registry* registry, unsigned threads, unsigned ring_entrie
   }
 }
 
-io_pool::~io_pool() { stop(); }
+io_pool::~io_pool() {
+  stop();
+}
 
 event_loop_impl* io_pool::pick_loop() noexcept {
   const thread_context& ctx = this_thread();

@@ -49,8 +49,12 @@ void tcp_stream::close_now() noexcept {
   if (fd_ >= 0) ::close(std::exchange(fd_, -1));
 }
 
-result<endpoint> tcp_stream::peer_endpoint() const noexcept { return socket_name(fd_, true); }
-result<endpoint> tcp_stream::local_endpoint() const noexcept { return socket_name(fd_, false); }
+result<endpoint> tcp_stream::peer_endpoint() const noexcept {
+  return socket_name(fd_, true);
+}
+result<endpoint> tcp_stream::local_endpoint() const noexcept {
+  return socket_name(fd_, false);
+}
 
 // ---- tcp_listener ----------------------------------------------------------------------------
 
@@ -81,7 +85,9 @@ result<tcp_listener> tcp_listener::bind(const endpoint& local, listen_options op
   return listener;
 }
 
-result<endpoint> tcp_listener::local_endpoint() const noexcept { return socket_name(fd_, false); }
+result<endpoint> tcp_listener::local_endpoint() const noexcept {
+  return socket_name(fd_, false);
+}
 
 void tcp_listener::close_now() noexcept {
   if (fd_ >= 0) ::close(std::exchange(fd_, -1));

@@ -50,10 +50,16 @@ runtime::~runtime() {
   if (state_) state_->shutdown();
 }
 
-executor runtime::io() const noexcept { return executor{state_->io.get()}; }
-executor runtime::cpu() const noexcept { return executor{state_->cpu.get()}; }
+executor runtime::io() const noexcept {
+  return executor{state_->io.get()};
+}
+executor runtime::cpu() const noexcept {
+  return executor{state_->cpu.get()};
+}
 
-void runtime::shutdown() noexcept { state_->shutdown(); }
+void runtime::shutdown() noexcept {
+  state_->shutdown();
+}
 
 void runtime::check_block_on_allowed() const {
   const detail::thread_context& ctx = detail::this_thread();

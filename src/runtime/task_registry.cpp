@@ -17,18 +17,20 @@ unsigned this_thread_index() noexcept {
   return index;
 }
 
-unsigned this_thread_shard(unsigned count) noexcept { return this_thread_index() % count; }
+unsigned this_thread_shard(unsigned count) noexcept {
+  return this_thread_index() % count;
+}
 
 void print_unhandled(std::exception_ptr error) noexcept {
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "coring: unhandled exception in a detached task: %s: %s\n", typeid(e).name(), e.what());
+    std::fprintf(stderr, "coring: unhandled exception in a detached task: %s: %s\n", typeid(e).name(),
+                 e.what());
   } catch (...) {
     std::fprintf(stderr, "coring: unhandled exception of unknown type in a detached task\n");
   }
 }
-
 
 }  // namespace
 
@@ -58,9 +60,13 @@ void task_registry::bump(std::atomic<std::uint64_t>& counter) noexcept {
   }
 }
 
-void task_registry::count_spawn() noexcept { bump(this_thread_counters().spawned); }
+void task_registry::count_spawn() noexcept {
+  bump(this_thread_counters().spawned);
+}
 
-void task_registry::count_completion() noexcept { bump(this_thread_counters().completed); }
+void task_registry::count_completion() noexcept {
+  bump(this_thread_counters().completed);
+}
 
 void task_registry::remove(task_cell& cell) noexcept {
   shard& s = shards_[cell.shard];
@@ -87,7 +93,8 @@ void destroy_unfinished(task_cell& cell) noexcept {
     cell.frame.destroy();
     cell.frame = {};
   }
-  const std::uint32_t old = cell.state.fetch_add(task_cell::complete - task_cell::running, std::memory_order_acq_rel);
+  const std::uint32_t old =
+      cell.state.fetch_add(task_cell::complete - task_cell::running, std::memory_order_acq_rel);
   if ((old & task_cell::handle) == 0) destroy_cell(cell);
 }
 }  // namespace
@@ -183,7 +190,8 @@ void start_cell(work_item* w) noexcept {
 
 task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_base& promise,
                       std::exception_ptr (*exception_of)(std::coroutine_handle<>) noexcept) {
-  if (!frame) throw std::invalid_argument("coring::spawn: the task is empty (default-constructed or moved-from)");
+  if (!frame)
+    throw std::invalid_argument("coring::spawn: the task is empty (default-constructed or moved-from)");
   if (where == nullptr) throw std::invalid_argument("coring::spawn: the executor is empty");
   auto* cell = new (allocate_frame(sizeof(task_cell))) task_cell;
   cell->run = &start_cell;

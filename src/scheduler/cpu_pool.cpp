@@ -18,7 +18,8 @@ constexpr std::size_t injected_batch = 128;
 
 }  // namespace
 
-cpu_pool::cpu_pool(task_registry* registry, io_pool* io, unsigned threads, std::chrono::nanoseconds spin_budget)
+cpu_pool::cpu_pool(task_registry* registry, io_pool* io, unsigned threads,
+                   std::chrono::nanoseconds spin_budget)
     : scheduler(registry), io_(io), spin_budget_(spin_budget) {
   threads = std::max(1u, threads);
   workers_.reserve(threads);
@@ -32,7 +33,9 @@ cpu_pool::cpu_pool(task_registry* registry, io_pool* io, unsigned threads, std::
   }
 }
 
-cpu_pool::~cpu_pool() { stop(); }
+cpu_pool::~cpu_pool() {
+  stop();
+}
 
 void cpu_pool::stop() noexcept {
   if (stopping_.exchange(true)) return;
@@ -42,9 +45,13 @@ void cpu_pool::stop() noexcept {
   }
 }
 
-bool cpu_pool::owns_current_thread() const noexcept { return this_thread().current == this; }
+bool cpu_pool::owns_current_thread() const noexcept {
+  return this_thread().current == this;
+}
 
-event_loop_impl* cpu_pool::io_loop() noexcept { return io_->pick_loop(); }
+event_loop_impl* cpu_pool::io_loop() noexcept {
+  return io_->pick_loop();
+}
 
 void cpu_pool::schedule(work_item* item) noexcept {
   thread_context& ctx = this_thread();

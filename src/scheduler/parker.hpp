@@ -22,7 +22,8 @@ class parker {
 
   void unpark() noexcept {
     if (state_.exchange(notified, std::memory_order_release) != notified) {
-      syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+      syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&state_), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr,
+              0);
     }
   }
 

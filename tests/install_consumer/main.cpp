@@ -12,13 +12,14 @@ coring::task<int> hop_and_sleep(coring::runtime& rt) {
   const bool on_cpu = rt.cpu().running_in_this_thread();
   auto slept = co_await coring::sleep_for(std::chrono::milliseconds(1));
   co_await coring::on(rt.io());
-  co_return on_cpu && slept && rt.io().running_in_this_thread() ? 0 : 1;
+  co_return on_cpu&& slept&& rt.io().running_in_this_thread() ? 0 : 1;
 }
 
 }  // namespace
 
 int main() {
-  std::printf("coring %.*s\n", static_cast<int>(coring::version_string.size()), coring::version_string.data());
+  std::printf("coring %.*s\n", static_cast<int>(coring::version_string.size()),
+              coring::version_string.data());
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 1}};
   return rt.block_on(hop_and_sleep(rt));
 }

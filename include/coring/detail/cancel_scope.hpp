@@ -93,7 +93,9 @@ class cancel_scope {
       while (locked_.load(std::memory_order_relaxed)) relax();
     }
   }
-  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
+  void unlock() noexcept {
+    locked_.store(false, std::memory_order_release);
+  }
 
   std::atomic<bool> requested_{false};
   std::atomic<bool> locked_{false};

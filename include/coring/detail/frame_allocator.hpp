@@ -36,7 +36,9 @@ inline constexpr std::size_t frame_granule = 64;
 inline constexpr std::size_t frame_classes = 16;  // frames up to 1 KiB are recycled
 inline constexpr std::size_t frame_batch = 64;    // blocks moved to or from the depot at once
 
-constexpr std::size_t frame_class_of(std::size_t size) noexcept { return (size - 1) / frame_granule; }
+constexpr std::size_t frame_class_of(std::size_t size) noexcept {
+  return (size - 1) / frame_granule;
+}
 
 /// Batches of free blocks shared by all threads; one per size class. Never destroyed (threads
 /// may exit after static destruction began); what it holds at exit is left to the OS.
@@ -139,13 +141,19 @@ inline frame_cache& this_thread_frame_cache() noexcept {
   thread_local frame_cache cache;
   return cache;
 }
-inline void* allocate_frame(std::size_t size) { return this_thread_frame_cache().allocate(size); }
+inline void* allocate_frame(std::size_t size) {
+  return this_thread_frame_cache().allocate(size);
+}
 inline void deallocate_frame(void* p, std::size_t size) noexcept {
   this_thread_frame_cache().deallocate(p, size);
 }
 #else
-inline void* allocate_frame(std::size_t size) { return ::operator new(size); }
-inline void deallocate_frame(void* p, std::size_t) noexcept { ::operator delete(p); }
+inline void* allocate_frame(std::size_t size) {
+  return ::operator new(size);
+}
+inline void deallocate_frame(void* p, std::size_t) noexcept {
+  ::operator delete(p);
+}
 #endif
 
 }  // namespace coring::detail

@@ -81,7 +81,9 @@ struct io_op : op_start_item, op_cancel_item, cancel_hook {
 
   work_item* start_item() noexcept { return static_cast<op_start_item*>(this); }
   work_item* cancel_item() noexcept { return static_cast<op_cancel_item*>(this); }
-  static io_op& from_start_item(work_item* w) noexcept { return static_cast<io_op&>(*static_cast<op_start_item*>(w)); }
+  static io_op& from_start_item(work_item* w) noexcept {
+    return static_cast<io_op&>(*static_cast<op_start_item*>(w));
+  }
   static io_op& from_cancel_item(work_item* w) noexcept {
     return static_cast<io_op&>(*static_cast<op_cancel_item*>(w));
   }

@@ -51,10 +51,10 @@ class scheduler {
 };
 
 struct thread_context {
-  scheduler* current = nullptr;      // where a task that waits here resumes (a CPU pool or a loop)
-  scheduler* pool = nullptr;         // the pool this thread belongs to (an io pool, CPU pool or loop)
-  event_loop_impl* loop = nullptr;   // set on event loop threads while run() is active
-  unsigned worker_index = 0;         // index within a CPU pool
+  scheduler* current = nullptr;     // where a task that waits here resumes (a CPU pool or a loop)
+  scheduler* pool = nullptr;        // the pool this thread belongs to (an io pool, CPU pool or loop)
+  event_loop_impl* loop = nullptr;  // set on event loop threads while run() is active
+  unsigned worker_index = 0;        // index within a CPU pool
 };
 
 inline thread_context& this_thread() noexcept {
@@ -62,7 +62,9 @@ inline thread_context& this_thread() noexcept {
   return context;
 }
 
-inline scheduler* current_scheduler() noexcept { return this_thread().current; }
+inline scheduler* current_scheduler() noexcept {
+  return this_thread().current;
+}
 
 /// Resumes `item` on `home`: directly when the caller already runs there (returns the handle for
 /// symmetric transfer), else by queueing it there (returns noop).
