@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "coring/detail/io_op.hpp"
+#include "coring/detail/unique_fd.hpp"
 #include "coring/result.hpp"
 
 namespace coring {
@@ -63,9 +64,6 @@ struct open_awaitable : op_awaitable {
   result<file> await_resume() noexcept;
 };
 
-/// Closes `fd` with close(2), for a close the ring never ran.
-void close_fd(int fd) noexcept;
-
 /// A close that was canceled before the ring ran it still closes the descriptor (synchronously):
 /// the caller gave it up when it asked for the close.
 struct close_awaitable : op_awaitable {
@@ -93,17 +91,6 @@ class file {
   file() noexcept = default;
   /// Adopts an open descriptor.
   explicit file(int fd) noexcept : fd_(fd) {}
-  file(file&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  file& operator=(file&& other) noexcept {
-    if (this != &other) {
-      close_now();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  file(const file&) = delete;
-  file& operator=(const file&) = delete;
-  ~file() { close_now(); }
 
   /// Opens `path` (flags as for open(2): O_RDONLY, O_WRONLY | O_CREAT | O_TRUNC, ...). O_CLOEXEC is added.
   [[nodiscard]] static detail::open_awaitable open(std::string path, int flags = O_RDONLY,
@@ -114,36 +101,32 @@ class file {
   /// Reads up to buffer.size() bytes at `offset`; 0 means end of file. May read less than asked.
   [[nodiscard]] detail::transfer_awaitable read_at(std::span<std::byte> buffer,
                                                    std::uint64_t offset) const noexcept {
-    return {detail::op_code::read, fd_, buffer.data(), buffer.size(), offset};
+    return {detail::op_code::read, fd_.get(), buffer.data(), buffer.size(), offset};
   }
   [[nodiscard]] detail::transfer_awaitable read_at(std::span<char> buffer,
                                                    std::uint64_t offset) const noexcept {
-    return {detail::op_code::read, fd_, buffer.data(), buffer.size(), offset};
+    return {detail::op_code::read, fd_.get(), buffer.data(), buffer.size(), offset};
   }
   /// Writes up to buffer.size() bytes at `offset`. May write less than asked.
   [[nodiscard]] detail::transfer_awaitable write_at(std::span<const std::byte> buffer,
                                                     std::uint64_t offset) const noexcept {
-    return {detail::op_code::write, fd_, const_cast<std::byte*>(buffer.data()), buffer.size(), offset};
+    return {detail::op_code::write, fd_.get(), const_cast<std::byte*>(buffer.data()), buffer.size(), offset};
   }
   [[nodiscard]] detail::transfer_awaitable write_at(std::span<const char> buffer,
                                                     std::uint64_t offset) const noexcept {
-    return {detail::op_code::write, fd_, const_cast<char*>(buffer.data()), buffer.size(), offset};
+    return {detail::op_code::write, fd_.get(), const_cast<char*>(buffer.data()), buffer.size(), offset};
   }
 
   /// Closes through the ring. The file is closed (is_open() false) as soon as this is called.
-  [[nodiscard]] detail::close_awaitable close() noexcept {
-    return detail::close_awaitable{std::exchange(fd_, -1)};
-  }
+  [[nodiscard]] detail::close_awaitable close() noexcept { return detail::close_awaitable{fd_.release()}; }
 
-  bool is_open() const noexcept { return fd_ >= 0; }
-  int native_handle() const noexcept { return fd_; }
+  bool is_open() const noexcept { return fd_.get() >= 0; }
+  int native_handle() const noexcept { return fd_.get(); }
   /// Gives up ownership of the descriptor.
-  int release() noexcept { return std::exchange(fd_, -1); }
+  int release() noexcept { return fd_.release(); }
 
  private:
-  void close_now() noexcept;
-
-  int fd_ = -1;
+  detail::unique_fd fd_;
 };
 
 inline result<file> detail::open_awaitable::await_resume() noexcept {

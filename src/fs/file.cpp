@@ -2,14 +2,10 @@
 
 #include <unistd.h>
 
-namespace coring {
+namespace coring::detail {
 
-void detail::close_fd(int fd) noexcept {
+void close_fd(int fd) noexcept {
   ::close(fd);
 }
 
-void file::close_now() noexcept {
-  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-}
-
-}  // namespace coring
+}  // namespace coring::detail

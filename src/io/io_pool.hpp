@@ -36,6 +36,10 @@ class io_pool final : public scheduler {
 
   /// The calling thread's loop when it is one of ours, else the next loop round-robin.
   event_loop_impl* pick_loop() noexcept;
+  /// A fixed loop for a CPU worker's I/O (no shared counter on that path).
+  event_loop_impl* loop_for(unsigned worker_index) noexcept {
+    return loops_[worker_index % loops_.size()].get();
+  }
   void stop() noexcept;
   /// After stop(): moves every item still queued on the loops into `out`.
   void collect_abandoned(std::vector<work_item*>& out) noexcept {

@@ -45,15 +45,11 @@ result<tcp_stream> detail::connect_awaitable::await_resume() noexcept {
   return stream;
 }
 
-void tcp_stream::close_now() noexcept {
-  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-}
-
 result<endpoint> tcp_stream::peer_endpoint() const noexcept {
-  return socket_name(fd_, true);
+  return socket_name(fd_.get(), true);
 }
 result<endpoint> tcp_stream::local_endpoint() const noexcept {
-  return socket_name(fd_, false);
+  return socket_name(fd_.get(), false);
 }
 
 // ---- tcp_listener ----------------------------------------------------------------------------
@@ -86,11 +82,7 @@ result<tcp_listener> tcp_listener::bind(const endpoint& local, listen_options op
 }
 
 result<endpoint> tcp_listener::local_endpoint() const noexcept {
-  return socket_name(fd_, false);
-}
-
-void tcp_listener::close_now() noexcept {
-  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  return socket_name(fd_.get(), false);
 }
 
 }  // namespace coring::net

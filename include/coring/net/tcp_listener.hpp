@@ -36,32 +36,22 @@ struct listen_options {
 class tcp_listener {
  public:
   tcp_listener() noexcept = default;
-  tcp_listener(tcp_listener&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  tcp_listener& operator=(tcp_listener&& other) noexcept {
-    if (this != &other) {
-      close_now();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  tcp_listener(const tcp_listener&) = delete;
-  tcp_listener& operator=(const tcp_listener&) = delete;
-  ~tcp_listener() { close_now(); }
 
   /// Listens on `local` (port 0 picks a free port: see local_endpoint()).
   static result<tcp_listener> bind(const endpoint& local, listen_options options = {}) noexcept;
 
-  [[nodiscard]] detail::accept_awaitable accept() const noexcept { return detail::accept_awaitable{fd_}; }
+  [[nodiscard]] detail::accept_awaitable accept() const noexcept {
+    return detail::accept_awaitable{fd_.get()};
+  }
 
   result<endpoint> local_endpoint() const noexcept;
-  bool is_open() const noexcept { return fd_ >= 0; }
-  int native_handle() const noexcept { return fd_; }
+  bool is_open() const noexcept { return fd_.get() >= 0; }
+  int native_handle() const noexcept { return fd_.get(); }
 
  private:
   explicit tcp_listener(int fd) noexcept : fd_(fd) {}
-  void close_now() noexcept;
 
-  int fd_ = -1;
+  coring::detail::unique_fd fd_;
 };
 
 }  // namespace coring::net

@@ -41,17 +41,6 @@ class tcp_stream {
   tcp_stream() noexcept = default;
   /// Adopts a connected socket.
   explicit tcp_stream(int fd) noexcept : fd_(fd) {}
-  tcp_stream(tcp_stream&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  tcp_stream& operator=(tcp_stream&& other) noexcept {
-    if (this != &other) {
-      close_now();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  tcp_stream(const tcp_stream&) = delete;
-  tcp_stream& operator=(const tcp_stream&) = delete;
-  ~tcp_stream() { close_now(); }
 
   /// Connects to `peer` (IPv4 or IPv6).
   [[nodiscard]] static detail::connect_awaitable connect(const endpoint& peer) noexcept {
@@ -59,10 +48,10 @@ class tcp_stream {
   }
 
   [[nodiscard]] coring::detail::transfer_awaitable read(std::span<std::byte> buffer) const noexcept {
-    return {coring::detail::op_code::recv, fd_, buffer.data(), buffer.size(), 0};
+    return {coring::detail::op_code::recv, fd_.get(), buffer.data(), buffer.size(), 0};
   }
   [[nodiscard]] coring::detail::transfer_awaitable read(std::span<char> buffer) const noexcept {
-    return {coring::detail::op_code::recv, fd_, buffer.data(), buffer.size(), 0};
+    return {coring::detail::op_code::recv, fd_.get(), buffer.data(), buffer.size(), 0};
   }
   [[nodiscard]] coring::detail::transfer_awaitable write(std::span<const std::byte> buffer) const noexcept {
     return send(const_cast<std::byte*>(buffer.data()), buffer.size());
@@ -73,12 +62,12 @@ class tcp_stream {
 
   /// Closes through the ring; the stream is closed as soon as this is called.
   [[nodiscard]] coring::detail::close_awaitable close() noexcept {
-    return coring::detail::close_awaitable{std::exchange(fd_, -1)};
+    return coring::detail::close_awaitable{fd_.release()};
   }
 
-  bool is_open() const noexcept { return fd_ >= 0; }
-  int native_handle() const noexcept { return fd_; }
-  int release() noexcept { return std::exchange(fd_, -1); }
+  bool is_open() const noexcept { return fd_.get() >= 0; }
+  int native_handle() const noexcept { return fd_.get(); }
+  int release() noexcept { return fd_.release(); }
 
   /// The address of the other end (errc::bad_file_descriptor when closed).
   result<endpoint> peer_endpoint() const noexcept;
@@ -86,11 +75,10 @@ class tcp_stream {
 
  private:
   coring::detail::transfer_awaitable send(void* data, std::size_t size) const noexcept {
-    return {coring::detail::op_code::send, fd_, data, size, 0, MSG_NOSIGNAL};
+    return {coring::detail::op_code::send, fd_.get(), data, size, 0, MSG_NOSIGNAL};
   }
-  void close_now() noexcept;
 
-  int fd_ = -1;
+  coring::detail::unique_fd fd_;
 };
 
 }  // namespace coring::net
