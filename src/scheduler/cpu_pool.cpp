@@ -50,7 +50,8 @@ bool cpu_pool::owns_current_thread() const noexcept {
 }
 
 event_loop_impl* cpu_pool::io_loop() noexcept {
-  return io_->pick_loop();
+  const thread_context& ctx = this_thread();
+  return ctx.current == this ? io_->loop_for(ctx.worker_index) : io_->pick_loop();
 }
 
 void cpu_pool::schedule(work_item* item) noexcept {
