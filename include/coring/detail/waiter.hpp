@@ -70,7 +70,8 @@ class waiter_list {
     }
     w.prev = w.next_waiter = nullptr;
   }
-  /// Takes the whole list (to wake everyone outside the lock).
+  /// Takes the whole list (to wake everyone outside the lock). Read each waiter's next_waiter
+  /// before calling its wake(): once woken, its task may run and free the waiter at once.
   waiter* take_all() noexcept {
     waiter* all = head_;
     head_ = tail_ = nullptr;
