@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <coring/async_mutex.hpp>
 #include <coring/coring.hpp>
 #include <system_error>
 #include <thread>
@@ -185,4 +186,32 @@ TEST_CASE("shutdown is idempotent and the destructor after it does nothing more"
   rt.shutdown();
   rt.shutdown();
   CHECK(rt.metrics().tasks_alive == 0);
+}
+
+TEST_CASE("a destructor that wakes another task during shutdown does not resume or leak it") {
+  // Destroying the holder's frame unlocks the mutex, which hands it to a waiter: that wake-up
+  // reaches a stopped pool while shutdown is destroying tasks.
+  counted::alive = 0;
+  coring::async_mutex mutex;  // outlives the runtime
+  std::atomic<int> parked{0};
+  {
+    runtime rt{{.io_threads = 1, .cpu_threads = 2}};
+    auto holder = [&](counted) -> task<void> {
+      auto guard = co_await mutex.scoped_lock();
+      parked.fetch_add(1);
+      (void)co_await coring::sleep_for(1h);
+    };
+    auto waiter = [&](counted) -> task<void> {
+      parked.fetch_add(1);
+      auto guard = co_await mutex.scoped_lock();
+      FAIL("no waiter may get the lock before shutdown");
+    };
+    coring::spawn(rt.io(), holder(counted{})).detach();
+    wait_until([&] { return parked.load() == 1; });
+    for (int i = 0; i < 4; ++i) coring::spawn(i % 2 ? rt.cpu() : rt.io(), waiter(counted{})).detach();
+    wait_until([&] { return parked.load() == 5; });
+    std::this_thread::sleep_for(10ms);  // let the waiters park on the mutex
+    rt.shutdown();
+    CHECK(counted::alive == 0);
+  }
 }

@@ -1,6 +1,11 @@
 // Everything coring offers, in one include.
 #pragma once
 
+#include "coring/async_event.hpp"
+#include "coring/async_latch.hpp"
+#include "coring/async_mutex.hpp"
+#include "coring/async_semaphore.hpp"
+#include "coring/channel.hpp"
 #include "coring/event_loop.hpp"
 #include "coring/executor.hpp"
 #include "coring/file.hpp"
@@ -14,4 +19,6 @@
 #include "coring/runtime_metrics.hpp"
 #include "coring/sleep.hpp"
 #include "coring/spawn.hpp"
+#include "coring/spawn_blocking.hpp"
+#include "coring/sync_wait.hpp"
 #include "coring/task.hpp"

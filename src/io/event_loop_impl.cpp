@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "coring/detail/task_cell.hpp"
+#include "runtime/task_registry.hpp"
 
 namespace coring::detail {
 
@@ -137,6 +138,10 @@ bool event_loop_impl::owns_current_thread() const noexcept {
 }
 
 void event_loop_impl::schedule(work_item* item) noexcept {
+  if (closed_.load(std::memory_order_relaxed)) [[unlikely]] {
+    if (is_unstarted_cell(item)) remote_.push(item);
+    return;
+  }
   if (this_thread().loop == this) {
     ready_.push(item);
     return;
@@ -307,6 +312,7 @@ bool event_loop_impl::drain() noexcept {
 }
 
 void event_loop_impl::collect_abandoned(std::vector<work_item*>& out) noexcept {
+  closed_.store(true, std::memory_order_relaxed);
   // Items posted after drain() (by other stopping threads) are still in remote_.
   ready_.push_list(remote_.take_all());
   while (work_item* item = ready_.pop()) abandoned_.push_back(item);

@@ -70,7 +70,8 @@ class event_loop_impl final : public scheduler, private completion_sink {
   /// After the last turn, on the loop's thread. Returns false (and does nothing) when called from
   /// another thread while the kernel still holds ops: only the owner may submit the cancellations.
   bool drain() noexcept;
-  /// After drain(): moves the items that were still queued into `out`.
+  /// After drain(): moves the items that were still queued into `out`, and closes the loop: from
+  /// then on schedule() keeps only never-started task cells and drops the rest (see cpu_pool).
   void collect_abandoned(std::vector<work_item*>& out) noexcept;
 
   /// Loop thread: hands `op` to the kernel or the timer heap.
@@ -104,6 +105,7 @@ class event_loop_impl final : public scheduler, private completion_sink {
   alignas(64) remote_queue remote_;
   alignas(64) std::atomic<bool> sleeping_{false};
   std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> closed_{false};
   std::atomic<std::uint64_t> wakeups_{0};
   std::atomic<std::uint64_t> queue_depth_{0};
   std::atomic<std::uint64_t> timer_count_{0};

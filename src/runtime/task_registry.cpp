@@ -99,6 +99,10 @@ void destroy_unfinished(task_cell& cell) noexcept {
 }
 }  // namespace
 
+bool is_unstarted_cell(const work_item* item) noexcept {
+  return item->run == &start_cell;
+}
+
 std::size_t task_registry::destroy_all(const std::vector<work_item*>& abandoned) noexcept {
   std::size_t destroyed = 0;
   for (work_item* item : abandoned) {

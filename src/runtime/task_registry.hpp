@@ -91,4 +91,7 @@ class task_registry {
 /// Frees a cell and the frame it owns.
 void destroy_cell(task_cell& cell) noexcept;
 
+/// True for the work item of a spawned task that has not started (a task_cell).
+bool is_unstarted_cell(const work_item* item) noexcept;
+
 }  // namespace coring::detail

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "io/io_pool.hpp"
+#include "runtime/task_registry.hpp"
 
 namespace coring::detail {
 
@@ -55,6 +56,10 @@ event_loop_impl* cpu_pool::io_loop() noexcept {
 }
 
 void cpu_pool::schedule(work_item* item) noexcept {
+  if (closed_.load(std::memory_order_relaxed)) [[unlikely]] {
+    if (is_unstarted_cell(item)) injected_.push(item);
+    return;
+  }
   thread_context& ctx = this_thread();
   if (ctx.current == this) {
     push_local(*workers_[ctx.worker_index], item);
@@ -65,6 +70,8 @@ void cpu_pool::schedule(work_item* item) noexcept {
 }
 
 void cpu_pool::schedule_later(work_item* item) noexcept {
+  if (closed_.load(std::memory_order_relaxed)) [[unlikely]]
+    return;  // only tasks yield
   injected_.push(item);
   notify_one();
 }
@@ -222,6 +229,7 @@ void cpu_pool::run_worker(unsigned index) noexcept {
 }
 
 void cpu_pool::collect_abandoned(std::vector<work_item*>& out) noexcept {
+  closed_.store(true, std::memory_order_relaxed);
   for (auto& w : workers_) {
     while (work_item* item = w->deque.steal()) out.push_back(item);
   }

@@ -49,7 +49,9 @@ class cpu_pool final : public scheduler {
   event_loop_impl* io_loop() noexcept override;
 
   void stop() noexcept;
-  /// After stop(): moves every item still queued into `out`.
+  /// After stop(): moves every item still queued into `out`, and closes the pool: from then on
+  /// schedule() keeps only never-started task cells (for shutdown to destroy) and drops the rest
+  /// (resumptions of tasks that shutdown destroys anyway, e.g. woken by a destructor).
   void collect_abandoned(std::vector<work_item*>& out) noexcept;
 
   unsigned size() const noexcept { return static_cast<unsigned>(workers_.size()); }
@@ -89,6 +91,7 @@ class cpu_pool final : public scheduler {
   std::mutex idle_mutex_;
   std::vector<unsigned> idle_;  // guarded by idle_mutex_
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> closed_{false};
 };
 
 }  // namespace coring::detail

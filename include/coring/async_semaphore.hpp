@@ -1,0 +1,209 @@
+// coring::async_semaphore: a counting semaphore for tasks; waiting suspends the task, not the thread.
+//
+// Thread safety: any thread may acquire, try_acquire, release or read available().
+// Fairness: FIFO. release() hands its permits directly to the longest waiters, so try_acquire()
+// never overtakes a waiter and nobody starves. Uncontended acquire/release: one atomic each.
+// A waiter resumes on the pool it waited from, queued there, never inside release() (only a task
+// run by hand outside any runtime resumes inline). Lifetime: the semaphore must outlive the tasks
+// parked on it; destroying it with waiters is undefined (unless runtime shutdown destroyed them).
+#pragma once
+
+#include <atomic>
+#include <cassert>
+#include <coroutine>
+#include <cstddef>
+#include <thread>
+
+#include "coring/detail/waiter.hpp"
+
+namespace coring {
+
+class async_semaphore {
+  class acquire_awaiter;
+
+ public:
+  /// The largest number of permits a semaphore can hold.
+  static constexpr std::size_t max_permits = static_cast<std::size_t>(-1) >> 1;
+
+  explicit async_semaphore(std::size_t initial_permits) noexcept : state_(initial_permits << 1) {
+    assert(initial_permits <= max_permits);
+  }
+  async_semaphore(const async_semaphore&) = delete;
+  async_semaphore& operator=(const async_semaphore&) = delete;
+
+  /// `co_await s.acquire()`: suspends until this task got one permit (at once if one is free).
+  [[nodiscard]] acquire_awaiter acquire() noexcept;
+
+  /// Takes a permit if one is free (then nobody waits); never suspends.
+  bool try_acquire() noexcept {
+    std::size_t s = state_.load(std::memory_order_relaxed);
+    while (s >= permit) {
+      if (state_.compare_exchange_weak(s, s - permit, std::memory_order_acquire, std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /// Adds `n` permits: the first up to n waiters (FIFO) each get one, the rest become available.
+  void release(std::size_t n = 1) noexcept {
+    if (n == 0) return;
+    std::size_t s = state_.load(std::memory_order_relaxed);
+    for (;;) {
+      if ((s & has_waiters) == 0) {
+        assert(n <= max_permits - (s >> 1) && "async_semaphore::release: too many permits");
+        if (state_.compare_exchange_weak(s, s + n * permit, std::memory_order_release,
+                                         std::memory_order_relaxed)) {
+          return;
+        }
+        continue;
+      }
+      if (release_to_waiters(n)) return;
+      s = state_.load(std::memory_order_relaxed);  // the last waiter left meanwhile: add to the count
+    }
+  }
+
+  /// Permits free right now (a snapshot: other threads may change it at once).
+  std::size_t available() const noexcept { return state_.load(std::memory_order_relaxed) >> 1; }
+
+ private:
+  // The protocol. `state_` = permits << 1 | has_waiters, where has_waiters says waiters_ is not
+  // empty. A task waits only when no permit is free, and release() gives permits to waiters
+  // before it counts them, so has_waiters implies 0 permits: try_acquire() and acquire() take a
+  // permit with one compare-exchange (permits -> permits - 1), release() without waiters adds
+  // with one compare-exchange, and a waiter can never be overtaken. A task about to wait takes
+  // guard_ (a spin lock around a few pointer updates) and, under it, either still takes a permit
+  // or sets has_waiters (0 -> has_waiters) and enqueues itself. has_waiters is set and cleared
+  // only under guard_, and while it is set nobody else changes state_, so under guard_ it is the
+  // same fact as "waiters_ is not empty". release() with has_waiters takes guard_, pops up to n
+  // waiters, stores the permits left over (clearing has_waiters) if the list became empty, and
+  // wakes the popped waiters after releasing guard_.
+  static constexpr std::size_t has_waiters = 1;
+  static constexpr std::size_t permit = 2;
+
+  class spin_lock {
+   public:
+    void lock() noexcept {
+      for (unsigned spins = 0; flag_.exchange(true, std::memory_order_acquire);) {
+        while (flag_.load(std::memory_order_relaxed)) {
+          if (++spins % 64 == 0) {
+            std::this_thread::yield();  // the holder may have been preempted
+          } else {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+          }
+        }
+      }
+    }
+    void unlock() noexcept {
+      flag_.store(false, std::memory_order_release);
+    }
+
+   private:
+    std::atomic<bool> flag_{false};
+  };
+
+  // The waiter, in the awaiting frame. `queued` (guarded by guard_) says it is in waiters_; it
+  // is still set only when the frame is destroyed while parked (runtime shutdown), and then the
+  // destructor takes it out of the list.
+  class acquire_awaiter : public detail::waiter {
+   public:
+    explicit acquire_awaiter(async_semaphore& semaphore) noexcept : semaphore_(&semaphore) {}
+    acquire_awaiter(const acquire_awaiter&) = delete;
+    acquire_awaiter& operator=(const acquire_awaiter&) = delete;
+    ~acquire_awaiter() {
+      if (queued_) semaphore_->cancel_wait(*this);
+    }
+
+    bool await_ready() noexcept { return semaphore_->try_acquire(); }
+    template <class Promise>
+    bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
+      prepare(awaiting);
+      return semaphore_->acquire_or_enqueue(*this);
+    }
+    void await_resume() const noexcept {}
+
+   private:
+    friend class async_semaphore;
+    async_semaphore* semaphore_;
+    bool queued_ = false;
+  };
+
+  /// Under guard_: takes a permit if one became free (returns false: do not suspend), else
+  /// enqueues `w` (returns true). `w` may be resumed and freed by another thread as soon as
+  /// guard_ is released, so nothing here touches it afterwards.
+  bool acquire_or_enqueue(acquire_awaiter& w) noexcept {
+    guard_.lock();
+    std::size_t s = state_.load(std::memory_order_relaxed);
+    for (;;) {
+      if (s >= permit) {
+        if (state_.compare_exchange_weak(s, s - permit, std::memory_order_acquire,
+                                         std::memory_order_relaxed)) {
+          guard_.unlock();
+          return false;
+        }
+      } else if (s == 0) {
+        // Fails if a release() added permits meanwhile (or spuriously): look again.
+        if (state_.compare_exchange_weak(s, has_waiters, std::memory_order_relaxed,
+                                         std::memory_order_relaxed)) {
+          break;
+        }
+      } else {
+        break;  // has_waiters: only changes under guard_
+      }
+    }
+    waiters_.push_back(w);
+    w.queued_ = true;
+    guard_.unlock();
+    return true;
+  }
+
+  /// Hands up to n permits to waiters and counts the rest; false if there was no waiter any more.
+  bool release_to_waiters(std::size_t n) noexcept {
+    guard_.lock();
+    if (state_.load(std::memory_order_relaxed) != has_waiters) {
+      guard_.unlock();
+      return false;
+    }
+    detail::waiter* first = nullptr;
+    detail::waiter* last = nullptr;
+    for (; n > 0 && !waiters_.empty(); --n) {
+      auto* w = static_cast<acquire_awaiter*>(waiters_.pop_front());
+      w->queued_ = false;
+      if (last != nullptr) {
+        last->next_waiter = w;
+      } else {
+        first = w;
+      }
+      last = w;
+    }
+    if (waiters_.empty()) state_.store(n * permit, std::memory_order_release);
+    guard_.unlock();
+    while (first != nullptr) {
+      detail::waiter* next = first->next_waiter;  // before wake(): the task may free `first`
+      first->wake();
+      first = next;
+    }
+    return true;
+  }
+
+  /// A parked waiter's frame is being destroyed (shutdown): forget it.
+  void cancel_wait(acquire_awaiter& w) noexcept {
+    guard_.lock();
+    waiters_.remove(w);
+    w.queued_ = false;
+    if (waiters_.empty()) state_.store(0, std::memory_order_relaxed);
+    guard_.unlock();
+  }
+
+  std::atomic<std::size_t> state_;
+  spin_lock guard_;
+  detail::waiter_list waiters_;
+};
+
+inline async_semaphore::acquire_awaiter async_semaphore::acquire() noexcept {
+  return acquire_awaiter{*this};
+}
+
+}  // namespace coring
