@@ -118,7 +118,9 @@ event_loop_impl::event_loop_impl(task_registry* registry, unsigned ring_entries,
                                  std::chrono::nanoseconds spin_budget)
     : scheduler(registry), backend_(make_uring_backend(ring_entries)), spin_budget_(spin_budget) {}
 
-event_loop_impl::~event_loop_impl() = default;
+event_loop_impl::~event_loop_impl() {
+  while (posters_.load(std::memory_order_acquire) != 0) cpu_relax();
+}
 
 void event_loop_impl::attach() {
   const void* me = &this_thread();
@@ -146,12 +148,16 @@ void event_loop_impl::schedule(work_item* item) noexcept {
     ready_.push(item);
     return;
   }
+  // The pushed item may be the last thing the loop waits for: once it ran, the loop's owner may
+  // destroy the loop while this thread is still here, so the destructor waits for posters_.
+  posters_.fetch_add(1, std::memory_order_seq_cst);
   remote_.push(item);
   // seq_cst load after the push: pairs with the sleeping_ store + re-check in turn().
   if (sleeping_.load(std::memory_order_seq_cst) && sleeping_.exchange(false, std::memory_order_seq_cst)) {
     wakeups_.fetch_add(1, std::memory_order_relaxed);
     backend_->wake();
   }
+  posters_.fetch_sub(1, std::memory_order_release);
 }
 
 void event_loop_impl::schedule_later(work_item* item) noexcept {

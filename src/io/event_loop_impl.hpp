@@ -106,6 +106,7 @@ class event_loop_impl final : public scheduler, private completion_sink {
   alignas(64) std::atomic<bool> sleeping_{false};
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> closed_{false};
+  std::atomic<std::uint32_t> posters_{0};  // threads inside schedule()'s remote path
   std::atomic<std::uint64_t> wakeups_{0};
   std::atomic<std::uint64_t> queue_depth_{0};
   std::atomic<std::uint64_t> timer_count_{0};
