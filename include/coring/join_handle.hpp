@@ -51,6 +51,9 @@ class [[nodiscard]] join_handle {
 
   auto operator co_await() noexcept { return awaiter{cell_}; }
 
+  /// The task's cell (for coring's own combinators).
+  detail::task_cell* cell() const noexcept { return cell_; }
+
  private:
   struct awaiter {
     detail::task_cell* cell;

@@ -42,7 +42,8 @@ struct blocking_state {
   bool done = false;
   bool abandoned = false;
   waiter* awaiting = nullptr;  // set while the task is suspended
-  std::variant<std::monostate, std::conditional_t<std::is_void_v<R>, std::monostate, R>, std::exception_ptr> result;
+  std::variant<std::monostate, std::conditional_t<std::is_void_v<R>, std::monostate, R>, std::exception_ptr>
+      result;
 
   void finish() {
     waiter* to_wake = nullptr;

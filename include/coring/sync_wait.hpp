@@ -58,7 +58,7 @@ detail::await_result_t<Awaitable> sync_wait(Awaitable&& awaitable) {
   event_loop loop;
   detail::block_on_state<result_type> state;
   loop.spawn(detail::sync_wait_body<std::remove_reference_t<Awaitable>, result_type>(awaitable, state,
-                                                                                      loop.get_executor()))
+                                                                                     loop.get_executor()))
       .detach();
   loop.run();
   return state.wait_and_take();

@@ -46,7 +46,8 @@ class blocking_pool {
     for (;;) {
       while (jobs_.empty()) {
         ++idle_;
-        const bool woke = work_ready_.wait_for(lock, std::chrono::seconds(10), [&] { return !jobs_.empty(); });
+        const bool woke =
+            work_ready_.wait_for(lock, std::chrono::seconds(10), [&] { return !jobs_.empty(); });
         --idle_;
         if (!woke) {
           --threads_;
@@ -75,6 +76,8 @@ blocking_pool& pool() {
 
 }  // namespace
 
-void run_blocking(std::function<void()> job) { pool().submit(std::move(job)); }
+void run_blocking(std::function<void()> job) {
+  pool().submit(std::move(job));
+}
 
 }  // namespace coring::detail

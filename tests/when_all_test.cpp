@@ -1,0 +1,179 @@
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <coring/coring.hpp>
+#include <coring/when_all.hpp>
+#include <coring/when_any.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+using coring::runtime;
+using coring::task;
+
+namespace {
+
+task<int> value_after(int value, std::chrono::milliseconds delay) {
+  (void)co_await coring::sleep_for(delay);
+  co_return value;
+}
+
+}  // namespace
+
+TEST_CASE("when_all gives every result in argument order, void as monostate") {
+  runtime rt{{.io_threads = 1, .cpu_threads = 2}};
+  auto nothing = []() -> task<void> { co_return; };
+  auto word = []() -> task<std::string> { co_return "two"; };
+  auto body = [&]() -> task<void> {
+    auto [a, b, c] = co_await coring::when_all(value_after(1, 5ms), word(), nothing());
+    CHECK(a == 1);
+    CHECK(b == "two");
+    CHECK(c == std::monostate{});
+  };
+  rt.block_on(body());
+}
+
+TEST_CASE("when_all runs the children concurrently on the awaiting task's pool") {
+  runtime rt{{.io_threads = 1, .cpu_threads = 2}};
+  std::atomic<int> inside{0};
+  std::atomic<int> most{0};
+  auto child = [&]() -> task<bool> {
+    const int now = inside.fetch_add(1) + 1;
+    int seen = most.load();
+    while (now > seen && !most.compare_exchange_weak(seen, now)) {
+    }
+    (void)co_await coring::sleep_for(10ms);
+    inside.fetch_sub(1);
+    co_return rt.cpu().running_in_this_thread();
+  };
+  auto body = [&]() -> task<void> {
+    co_await coring::on(rt.cpu());
+    std::vector<task<bool>> children;
+    for (int i = 0; i < 8; ++i) children.push_back(child());
+    const std::vector<bool> on_cpu = co_await coring::when_all(std::move(children));
+    CHECK(on_cpu == std::vector<bool>(8, true));
+    CHECK(rt.cpu().running_in_this_thread());
+  };
+  rt.block_on(body());
+  CHECK(most.load() == 8);  // all eight were asleep at once
+}
+
+TEST_CASE("an exception in one child of when_all of 1000 stops the others and is rethrown") {
+  runtime rt{{.io_threads = 1, .cpu_threads = 2}};
+  coring_test::counted::alive = 0;
+  std::atomic<int> canceled{0};
+  std::atomic<int> started{0};
+  auto sleeper = [&](coring_test::counted) -> task<int> {
+    started.fetch_add(1);
+    auto r = co_await coring::sleep_for(1h);
+    if (r.error() == std::errc::operation_canceled) canceled.fetch_add(1);
+    co_return 0;
+  };
+  auto failing = []() -> task<int> {
+    (void)co_await coring::sleep_for(5ms);
+    throw std::runtime_error("child 500 failed");
+  };
+  auto body = [&]() -> task<std::string> {
+    std::vector<task<int>> children;
+    for (int i = 0; i < 1000; ++i) children.push_back(i == 500 ? failing() : sleeper(coring_test::counted{}));
+    try {
+      (void)co_await coring::when_all(std::move(children));
+    } catch (const std::runtime_error& e) {
+      CHECK(coring_test::counted::alive == 0);  // every child was awaited before the rethrow
+      co_return e.what();
+    }
+    co_return "nothing thrown";
+  };
+  CHECK(rt.block_on(body()) == "child 500 failed");
+  // Every child that had started sleeping saw operation_canceled; the others never started.
+  CHECK(canceled.load() == started.load());
+  CHECK(rt.metrics().tasks_alive <= 1);
+}
+
+TEST_CASE("canceling the task awaiting when_all reaches every child") {
+  runtime rt{{.io_threads = 1, .cpu_threads = 2}};
+  std::atomic<int> canceled{0};
+  std::atomic<int> asleep{0};
+  auto sleeper = [&]() -> task<void> {
+    asleep.fetch_add(1);
+    auto r = co_await coring::sleep_for(1h);
+    if (r.error() == std::errc::operation_canceled) canceled.fetch_add(1);
+  };
+  auto parent = [&]() -> task<void> { (void)co_await coring::when_all(sleeper(), sleeper(), sleeper()); };
+  auto body = [&]() -> task<void> {
+    auto h = coring::spawn(rt.io(), parent());
+    while (asleep.load() < 3) (void)co_await coring::sleep_for(1ms);
+    h.cancel();
+    co_await h;
+  };
+  rt.block_on(body());
+  CHECK(canceled.load() == 3);
+}
+
+TEST_CASE("when_any returns the first to finish and cancels the others") {
+  runtime rt{{.io_threads = 1, .cpu_threads = 2}};
+  std::atomic<int> losers_canceled{0};
+  auto slow = [&](int v) -> task<int> {
+    auto r = co_await coring::sleep_for(1h);
+    if (!r) losers_canceled.fetch_add(1);
+    co_return v;
+  };
+  auto body = [&]() -> task<void> {
+    auto result = co_await coring::when_any(slow(1), value_after(2, 5ms), slow(3));
+    CHECK(result.index == 1);
+    CHECK(std::get<1>(result.value) == 2);
+  };
+  rt.block_on(body());
+  CHECK(losers_canceled.load() == 2);  // awaited before when_any returned
+}
+
+TEST_CASE("when_any between a read that never completes and a timer cancels the read in the kernel") {
+  runtime rt{{.io_threads = 1, .cpu_threads = 2}};
+  int fds[2];
+  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  std::error_code read_error;
+  auto reader = [&]() -> task<void> {
+    char buffer[64];
+    coring::file end{::dup(fds[0])};
+    auto r = co_await end.read_at(buffer, 0);  // nobody writes: only a cancel ends it
+    read_error = r.error();
+  };
+  auto timer = []() -> task<void> { (void)co_await coring::sleep_for(10ms); };
+  auto body = [&]() -> task<std::size_t> {
+    co_await coring::on(rt.cpu());
+    auto result = co_await coring::when_any(reader(), timer());
+    co_return result.index;
+  };
+  CHECK(rt.block_on(body()) == 1);
+  CHECK(read_error == std::errc::operation_canceled);
+  // Had the kernel kept the read, this write would go to it (into a freed frame) instead.
+  CHECK(::write(fds[1], "x", 1) == 1);
+  char back = 0;
+  CHECK(::read(fds[0], &back, 1) == 1);
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+TEST_CASE("when_any rethrows the winner's exception and over a vector gives index and value") {
+  runtime rt{{.io_threads = 1, .cpu_threads = 2}};
+  auto failing = []() -> task<int> {
+    throw std::logic_error("first and failing");
+    co_return 0;
+  };
+  auto body = [&]() -> task<void> {
+    CHECK_THROWS_AS(co_await coring::when_any(failing(), value_after(1, 1h)), std::logic_error);
+    std::vector<task<int>> children;
+    children.push_back(value_after(10, 1h));
+    children.push_back(value_after(20, 1ms));
+    auto [index, value] = co_await coring::when_any(std::move(children));
+    CHECK(index == 1);
+    CHECK(value == 20);
+  };
+  rt.block_on(body());
+}
