@@ -22,5 +22,6 @@
 #include "coring/spawn_blocking.hpp"
 #include "coring/sync_wait.hpp"
 #include "coring/task.hpp"
+#include "coring/task_group.hpp"
 #include "coring/when_all.hpp"
 #include "coring/when_any.hpp"

@@ -254,3 +254,11 @@ bool set_joiner(task_cell& cell, std::coroutine_handle<> joiner) noexcept {
 }
 
 }  // namespace coring::detail
+
+namespace coring::detail {
+
+void report_to_runtime(task_cell& cell, std::exception_ptr error) noexcept {
+  cell.registry->report(std::move(error));
+}
+
+}  // namespace coring::detail
