@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <asio.hpp>
+#include <asio/experimental/channel.hpp>
 #include <asio/experimental/deferred.hpp>
 #include <asio/experimental/parallel_group.hpp>
 #include <atomic>
@@ -238,6 +239,197 @@ memory_metrics asio_memory(std::size_t n) {
   m.teardown_ms = teardown.elapsed_ms();
   check(woke == 0, "asio_memory: a coroutine woke up");
   return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// channel
+
+namespace {
+
+using int_channel = asio::experimental::channel<void(asio::error_code, int)>;
+
+// Where each side ran, recorded on the first round trip after its first receive.
+struct side_threads {
+  std::thread::id io;
+  std::thread::id cpu;
+};
+
+template <class IoExecutor>
+asio::awaitable<void> ping(int_channel& to_cpu, int_channel& to_io, std::size_t n, IoExecutor io_ex,
+                           side_threads& seen) {
+  for (std::size_t i = 0; i < n; ++i) {
+    co_await to_cpu.async_send(asio::error_code{}, static_cast<int>(i), asio::use_awaitable);
+    const int back = co_await to_io.async_receive(asio::use_awaitable);
+    if (back != static_cast<int>(i)) fail("asio_channel_ping_pong: got " + std::to_string(back) + " back");
+    if (i == 0) {
+      check(io_ex.running_in_this_thread(), "asio_channel_ping_pong: the io side left the io thread");
+      seen.io = std::this_thread::get_id();
+    }
+  }
+}
+
+template <class CpuExecutor>
+asio::awaitable<void> pong(int_channel& to_cpu, int_channel& to_io, std::size_t n, CpuExecutor cpu_ex,
+                           side_threads& seen) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const int v = co_await to_cpu.async_receive(asio::use_awaitable);
+    if (i == 0) {
+      check(cpu_ex.running_in_this_thread(), "asio_channel_ping_pong: the cpu side left the pool");
+      seen.cpu = std::this_thread::get_id();
+    }
+    co_await to_io.async_send(asio::error_code{}, v, asio::use_awaitable);
+  }
+}
+
+template <class IoExecutor>
+asio::awaitable<void> produce(int_channel& ch, std::size_t n, IoExecutor io_ex, side_threads& seen) {
+  check(io_ex.running_in_this_thread(), "asio_channel_throughput: the producer is not on the io thread");
+  seen.io = std::this_thread::get_id();
+  for (std::size_t i = 0; i < n; ++i)
+    co_await ch.async_send(asio::error_code{}, static_cast<int>(i), asio::use_awaitable);
+}
+
+template <class CpuExecutor>
+asio::awaitable<long long> consume(int_channel& ch, std::size_t n, CpuExecutor cpu_ex, side_threads& seen) {
+  long long sum = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    sum += co_await ch.async_receive(asio::use_awaitable);
+    if (i == 0) {
+      check(cpu_ex.running_in_this_thread(), "asio_channel_throughput: the consumer left the pool");
+      seen.cpu = std::this_thread::get_id();
+    }
+  }
+  co_return sum;
+}
+
+}  // namespace
+
+double asio_channel_ping_pong(std::size_t round_trips) {
+  asio::io_context io;
+  auto keep_running = asio::make_work_guard(io);
+  std::thread io_thread([&io] { io.run(); });
+  asio::thread_pool cpu(1);
+  side_threads seen;
+  double ns = 0;
+  {
+    // Each channel lives on the executor of the side that receives from it.
+    int_channel to_cpu(cpu.get_executor(), 1);
+    int_channel to_io(io.get_executor(), 1);
+
+    stopwatch clock;
+    std::future<void> cpu_done = asio::co_spawn(
+        cpu, pong(to_cpu, to_io, round_trips, cpu.get_executor(), seen), asio::use_future);
+    std::future<void> io_done = asio::co_spawn(
+        io, ping(to_cpu, to_io, round_trips, io.get_executor(), seen), asio::use_future);
+    io_done.get();
+    cpu_done.get();
+    ns = clock.elapsed_ns();
+  }
+
+  keep_running.reset();
+  io_thread.join();
+  cpu.join();
+  check(seen.io != std::thread::id{} && seen.cpu != std::thread::id{} && seen.io != seen.cpu,
+        "asio_channel_ping_pong: both sides ran on the same thread");
+  return ns / 1e3 / static_cast<double>(round_trips);
+}
+
+double asio_channel_throughput(std::size_t n, std::size_t capacity) {
+  asio::io_context io;
+  auto keep_running = asio::make_work_guard(io);
+  std::thread io_thread([&io] { io.run(); });
+  asio::thread_pool cpu(1);
+  side_threads seen;
+  double ns = 0;
+  long long sum = 0;
+  {
+    int_channel ch(cpu.get_executor(), capacity);  // on the receiver's executor
+
+    stopwatch clock;
+    std::future<long long> consumed =
+        asio::co_spawn(cpu, consume(ch, n, cpu.get_executor(), seen), asio::use_future);
+    std::future<void> produced = asio::co_spawn(io, produce(ch, n, io.get_executor(), seen), asio::use_future);
+    produced.get();
+    sum = consumed.get();
+    ns = clock.elapsed_ns();
+  }
+
+  keep_running.reset();
+  io_thread.join();
+  cpu.join();
+  const long long expected = static_cast<long long>(n) * (static_cast<long long>(n) - 1) / 2;
+  check(sum == expected, "asio_channel_throughput: wrong sum " + std::to_string(sum));
+  check(seen.io != std::thread::id{} && seen.cpu != std::thread::id{} && seen.io != seen.cpu,
+        "asio_channel_throughput: producer and consumer ran on the same thread");
+  return ns / static_cast<double>(n);
+}
+
+// ---------------------------------------------------------------------------------------------
+// strand as a mutex
+
+namespace {
+
+template <class Strand, class HomeExecutor>
+asio::awaitable<void> strand_locker(Strand strand, HomeExecutor home, std::size_t n, guarded_count& shared,
+                                    int task) {
+  for (std::size_t i = 0; i < n; ++i) {
+    co_await asio::post(asio::bind_executor(strand, asio::use_awaitable));  // "lock"
+    shared.bump(task);
+    co_await asio::post(asio::bind_executor(home, asio::use_awaitable));  // "unlock"
+  }
+}
+
+// The uncontended loop times itself (no thread wake-up at either end).
+template <class Strand, class HomeExecutor>
+asio::awaitable<double> timed_strand_locker(Strand strand, HomeExecutor home, std::size_t n,
+                                            guarded_count& shared) {
+  stopwatch clock;
+  co_await strand_locker(strand, home, n, shared, 0);
+  co_return clock.elapsed_ns();
+}
+
+}  // namespace
+
+double asio_strand_uncontended(std::size_t n) {
+  asio::thread_pool pool(1);
+  auto strand = asio::make_strand(pool);
+  guarded_count shared;
+
+  std::future<double> elapsed =
+      asio::co_spawn(pool, timed_strand_locker(strand, pool.get_executor(), n, shared), asio::use_future);
+  const double ns = elapsed.get();
+
+  pool.join();
+  check(shared.counter == static_cast<long>(n),
+        "asio_strand_uncontended: wrong count " + std::to_string(shared.counter));
+  return ns / static_cast<double>(n);
+}
+
+contended_metrics asio_strand_contended(std::size_t per_task) {
+  asio::io_context io;
+  auto keep_running = asio::make_work_guard(io);
+  std::thread io_thread([&io] { io.run(); });
+  asio::thread_pool pool(2);
+  auto strand = asio::make_strand(pool);
+  guarded_count shared;  // only touched on the strand
+
+  stopwatch clock;
+  std::future<void> done[4] = {
+      asio::co_spawn(io, strand_locker(strand, io.get_executor(), per_task, shared, 0), asio::use_future),
+      asio::co_spawn(io, strand_locker(strand, io.get_executor(), per_task, shared, 1), asio::use_future),
+      asio::co_spawn(pool, strand_locker(strand, pool.get_executor(), per_task, shared, 2), asio::use_future),
+      asio::co_spawn(pool, strand_locker(strand, pool.get_executor(), per_task, shared, 3), asio::use_future),
+  };
+  for (auto& f : done) f.get();
+  const double ns = clock.elapsed_ns();
+
+  keep_running.reset();
+  io_thread.join();
+  pool.join();
+  const long expected = 4 * static_cast<long>(per_task);
+  check(shared.counter == expected, "asio_strand_contended: counter " + std::to_string(shared.counter) +
+                                        ", expected " + std::to_string(expected));
+  return {ns / static_cast<double>(expected), static_cast<double>(shared.owner_changes)};
 }
 
 }  // namespace bench

@@ -66,4 +66,53 @@ struct memory_metrics {
 /// all are suspended; then io_context.stop() and its destruction destroy them. Run in a child.
 memory_metrics asio_memory(std::size_t n = 1'000'000);
 
+/// Ping-pong over two asio::experimental::channel<void(asio::error_code, int)> of capacity 1:
+/// a coroutine on an io_context run by one thread sends i over channel A to a coroutine on an
+/// asio::thread_pool(1), which sends it back over channel B. Each channel is constructed on the
+/// executor of the side that receives from it (A on the pool's, B on the io_context's); both sides
+/// are co_spawned on their own executor and use asio::use_awaitable. Returns µs per round trip.
+double asio_channel_ping_pong(std::size_t round_trips = 100'000);
+
+/// One producer coroutine on an io_context thread sends the ints 0..n-1 through one channel of
+/// `capacity` (constructed on the pool's executor) to one consumer on an asio::thread_pool(1),
+/// which checks their sum. Returns wall ns per item.
+double asio_channel_throughput(std::size_t n = 1'000'000, std::size_t capacity = 1024);
+
+/// What the mutex benchmarks' critical section updates (coring's and Asio's alike): the count, and
+/// how often the lock went to a different task than the one that held it last, which shows how much
+/// the tasks really interleaved (3 would mean they ran one after another).
+struct guarded_count {
+  long counter = 0;
+  int last_owner = -1;
+  long owner_changes = 0;
+
+  void bump(int task) noexcept {
+    ++counter;
+    if (task != last_owner) {
+      last_owner = task;
+      ++owner_changes;
+    }
+  }
+};
+
+struct contended_metrics {
+  double wall_ns_per_lock = 0;  // wall / (4 * per_task)
+  double owner_changes = 0;     // guarded_count::owner_changes at the end
+};
+
+/// The strand idiom for a critical section: "lock" is
+/// `co_await asio::post(asio::bind_executor(strand, asio::use_awaitable))`, the critical section
+/// (++counter) runs on the strand, "unlock" is `co_await asio::post(asio::bind_executor(home,
+/// asio::use_awaitable))` back to the coroutine's own executor. The strand wraps the thread_pool's
+/// executor. The critical section is guarded_count::bump.
+///
+/// Uncontended: one coroutine on an asio::thread_pool(1) does n lock/unlock pairs. Returns ns per
+/// pair.
+double asio_strand_uncontended(std::size_t n = 1'000'000);
+
+/// Contended: 4 coroutines, 2 on an io_context run by one thread and 2 on an asio::thread_pool(2),
+/// each does per_task lock/++counter/unlock through one strand over the pool; the final counter is
+/// checked.
+contended_metrics asio_strand_contended(std::size_t per_task = 100'000);
+
 }  // namespace bench

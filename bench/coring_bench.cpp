@@ -7,12 +7,16 @@
 //   timers  100,000 tasks sleep 1..100 ms (fixed seed) on one io thread; wall ms, peak RSS MiB
 //   memory  1,000,000 tasks suspended in a 1-hour sleep; RSS and heap bytes per task
 //   idle    (coring only) CPU use of an idle runtime, settled and right after hop traffic
+//   channel ping-pong io pool <-> CPU pool over two capacity-1 channels, 100,000 round trips (µs
+//           per round trip); 1,000,000 ints io pool -> CPU pool through capacity 1024 (ns per item)
+//   mutex   1,000,000 uncontended lock/unlock pairs (ns per pair); 4 tasks (2 io, 2 CPU) each
+//           100,000 lock/++counter/unlock (ns per lock). Asio: a strand used as the mutex
 //
 // Every repetition of every benchmark runs in a fresh child process (bench::run_in_child): peak
 // RSS is per process, and a fresh process keeps runs independent. The parent never starts a
 // thread, so forking stays safe (see harness.hpp).
 //
-// Flags: --reps=N (5)  --only=spawn,skynet,hop,timers,memory,idle  --impl=coring|asio|both
+// Flags: --reps=N (5)  --only=spawn,skynet,hop,timers,memory,idle,channel,mutex  --impl=coring|asio|both
 //        --skynet-leaves=N (10^6, a power of 10)  --quick (smaller n, 1 rep: a smoke run)
 //
 // Building with -DCORING_BENCH_ASIO_ONLY leaves the coring half out (and with it the need for the
@@ -53,11 +57,16 @@ struct config {
   std::size_t memory_n = 1'000'000;
   double idle_window_s = 1.0;
   std::size_t idle_burst_hops = 20'000;
+  std::size_t channel_round_trips = 100'000;
+  std::size_t channel_items = 1'000'000;
+  std::size_t channel_capacity = 1024;
+  std::size_t mutex_n = 1'000'000;
+  std::size_t mutex_per_task = 100'000;
 
   bool wants(const std::string& name) const { return only.empty() || only.count(name) != 0; }
 };
 
-const char* const all_benchmarks[] = {"spawn", "skynet", "hop", "timers", "memory", "idle"};
+const char* const all_benchmarks[] = {"spawn", "skynet", "hop", "timers", "memory", "idle", "channel", "mutex"};
 
 std::string count_label(double n) {
   char buf[32];
@@ -272,6 +281,169 @@ std::vector<double> coring_idle(double window_s, std::size_t burst_hops) {
   return {settled, after_burst};
 }
 
+// channel ------------------------------------------------------------------------------------
+
+// Where each side ran, recorded once; the run fails unless the two differ.
+struct side_threads {
+  std::thread::id io;
+  std::thread::id cpu;
+};
+
+void check_two_threads(const side_threads& seen, const char* what) {
+  bench::check(seen.io != std::thread::id{} && seen.cpu != std::thread::id{} && seen.io != seen.cpu,
+               std::string(what) + ": both sides ran on the same thread");
+}
+
+coring::task<void> ping(coring::channel<int>& to_cpu, coring::channel<int>& to_io, std::size_t n,
+                        coring::executor io, side_threads& seen) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const coring::result<void> sent = co_await to_cpu.send(static_cast<int>(i));
+    if (!sent) bench::fail("coring_channel_ping_pong: send failed: " + sent.error().message());
+    const coring::result<int> back = co_await to_io.receive();
+    if (!back || *back != static_cast<int>(i)) bench::fail("coring_channel_ping_pong: wrong item back");
+    if (i == 0) {
+      bench::check(io.running_in_this_thread(), "coring_channel_ping_pong: the io side left the io pool");
+      seen.io = std::this_thread::get_id();
+    }
+  }
+}
+
+coring::task<void> pong(coring::channel<int>& to_cpu, coring::channel<int>& to_io, std::size_t n,
+                        coring::executor cpu, side_threads& seen) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const coring::result<int> item = co_await to_cpu.receive();
+    if (!item) bench::fail("coring_channel_ping_pong: receive failed: " + item.error().message());
+    if (i == 0) {
+      bench::check(cpu.running_in_this_thread(), "coring_channel_ping_pong: the cpu side left the cpu pool");
+      seen.cpu = std::this_thread::get_id();
+    }
+    const coring::result<void> sent = co_await to_io.send(*item);
+    if (!sent) bench::fail("coring_channel_ping_pong: send back failed: " + sent.error().message());
+  }
+}
+
+coring::task<void> ping_pong_root(coring::executor io, coring::executor cpu, coring::channel<int>& to_cpu,
+                                  coring::channel<int>& to_io, std::size_t n, side_threads& seen) {
+  coring::join_handle<void> cpu_side = coring::spawn(cpu, pong(to_cpu, to_io, n, cpu, seen));
+  coring::join_handle<void> io_side = coring::spawn(io, ping(to_cpu, to_io, n, io, seen));
+  co_await io_side;
+  co_await cpu_side;
+}
+
+// 1 io thread + 1 CPU worker, like Asio's io_context thread + thread_pool(1). µs per round trip.
+double coring_channel_ping_pong(std::size_t n) {
+  coring::runtime rt{options(1, 1)};
+  coring::channel<int> to_cpu(1);
+  coring::channel<int> to_io(1);
+  side_threads seen;
+  bench::stopwatch clock;
+  rt.block_on(ping_pong_root(rt.io(), rt.cpu(), to_cpu, to_io, n, seen));
+  const double ns = clock.elapsed_ns();
+  rt.shutdown();
+  check_two_threads(seen, "coring_channel_ping_pong");
+  return ns / 1e3 / static_cast<double>(n);
+}
+
+coring::task<void> produce(coring::channel<int>& ch, std::size_t n, coring::executor io, side_threads& seen) {
+  bench::check(io.running_in_this_thread(), "coring_channel_throughput: the producer is not on the io pool");
+  seen.io = std::this_thread::get_id();
+  for (std::size_t i = 0; i < n; ++i) {
+    const coring::result<void> sent = co_await ch.send(static_cast<int>(i));
+    if (!sent) bench::fail("coring_channel_throughput: send failed: " + sent.error().message());
+  }
+}
+
+coring::task<long long> consume(coring::channel<int>& ch, std::size_t n, coring::executor cpu,
+                                side_threads& seen) {
+  long long sum = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const coring::result<int> item = co_await ch.receive();
+    if (!item) bench::fail("coring_channel_throughput: receive failed: " + item.error().message());
+    sum += *item;
+    if (i == 0) {
+      bench::check(cpu.running_in_this_thread(), "coring_channel_throughput: the consumer left the cpu pool");
+      seen.cpu = std::this_thread::get_id();
+    }
+  }
+  co_return sum;
+}
+
+coring::task<long long> throughput_root(coring::executor io, coring::executor cpu, coring::channel<int>& ch,
+                                        std::size_t n, side_threads& seen) {
+  coring::join_handle<long long> consumer = coring::spawn(cpu, consume(ch, n, cpu, seen));
+  coring::join_handle<void> producer = coring::spawn(io, produce(ch, n, io, seen));
+  co_await producer;
+  co_return co_await consumer;
+}
+
+// One producer on the io pool, one consumer on the CPU pool. Wall ns per item.
+double coring_channel_throughput(std::size_t n, std::size_t capacity) {
+  coring::runtime rt{options(1, 1)};
+  coring::channel<int> ch(capacity);
+  side_threads seen;
+  bench::stopwatch clock;
+  const long long sum = rt.block_on(throughput_root(rt.io(), rt.cpu(), ch, n, seen));
+  const double ns = clock.elapsed_ns();
+  rt.shutdown();
+  const long long expected = static_cast<long long>(n) * (static_cast<long long>(n) - 1) / 2;
+  bench::check(sum == expected, "coring_channel_throughput: wrong sum " + std::to_string(sum));
+  check_two_threads(seen, "coring_channel_throughput");
+  return ns / static_cast<double>(n);
+}
+
+// mutex --------------------------------------------------------------------------------------
+
+coring::task<void> lock_loop(coring::async_mutex& m, std::size_t n, bench::guarded_count& shared, int task) {
+  for (std::size_t i = 0; i < n; ++i) {
+    co_await m.lock();
+    shared.bump(task);
+    m.unlock();
+  }
+}
+
+// One task on the CPU pool, nobody else touches the mutex; the loop times itself. ns per pair.
+coring::task<double> uncontended_root(coring::executor cpu, coring::async_mutex& m, std::size_t n,
+                                      bench::guarded_count& shared) {
+  co_await coring::on(cpu);
+  bench::stopwatch clock;
+  co_await lock_loop(m, n, shared, 0);
+  co_return clock.elapsed_ns();
+}
+
+double coring_mutex_uncontended(std::size_t n) {
+  coring::runtime rt{options(1, 1)};
+  coring::async_mutex m;
+  bench::guarded_count shared;
+  const double ns = rt.block_on(uncontended_root(rt.cpu(), m, n, shared));
+  rt.shutdown();
+  bench::check(shared.counter == static_cast<long>(n),
+               "coring_mutex_uncontended: wrong count " + std::to_string(shared.counter));
+  return ns / static_cast<double>(n);
+}
+
+coring::task<void> contended_root(coring::executor io, coring::executor cpu, coring::async_mutex& m,
+                                  std::size_t per_task, bench::guarded_count& shared) {
+  std::array<coring::join_handle<void>, 4> tasks = {
+      coring::spawn(io, lock_loop(m, per_task, shared, 0)), coring::spawn(io, lock_loop(m, per_task, shared, 1)),
+      coring::spawn(cpu, lock_loop(m, per_task, shared, 2)), coring::spawn(cpu, lock_loop(m, per_task, shared, 3))};
+  for (auto& t : tasks) co_await t;
+}
+
+// 2 tasks on the io pool and 2 on a 2-worker CPU pool share one mutex.
+bench::contended_metrics coring_mutex_contended(std::size_t per_task) {
+  coring::runtime rt{options(1, 2)};
+  coring::async_mutex m;
+  bench::guarded_count shared;  // only touched with m held
+  bench::stopwatch clock;
+  rt.block_on(contended_root(rt.io(), rt.cpu(), m, per_task, shared));
+  const double ns = clock.elapsed_ns();
+  rt.shutdown();
+  const long expected = 4 * static_cast<long>(per_task);
+  bench::check(shared.counter == expected, "coring_mutex_contended: counter " + std::to_string(shared.counter) +
+                                               ", expected " + std::to_string(expected));
+  return {ns / static_cast<double>(expected), static_cast<double>(shared.owner_changes)};
+}
+
 #endif  // CORING_BENCH_ASIO_ONLY
 
 // ---------------------------------------------------------------------------------------------
@@ -441,6 +613,55 @@ void run_idle(const config& cfg, runner& r) {
 #endif
 }
 
+void run_channel(const config& cfg, runner& r) {
+  const std::size_t trips = cfg.channel_round_trips;
+  const std::size_t items = cfg.channel_items;
+  const std::size_t capacity = cfg.channel_capacity;
+  const std::string ping_pong =
+      "channel ping-pong io↔cpu ×" + count_label(static_cast<double>(trips)) + ", capacity 1";
+  const std::string stream = "channel io→cpu " + count_label(static_cast<double>(items)) + " ints, capacity " +
+                             count_label(static_cast<double>(capacity));
+#ifndef CORING_BENCH_ASIO_ONLY
+  if (cfg.run_coring) {
+    r.measure(ping_pong, "coring", {{"µs/round trip", "≥ 2× Asio"}},
+              [trips] { return std::vector<double>{coring_channel_ping_pong(trips)}; });
+    r.measure(stream, "coring", {{"ns/item (wall)", "≥ 2× Asio"}},
+              [items, capacity] { return std::vector<double>{coring_channel_throughput(items, capacity)}; });
+  }
+#endif
+  if (cfg.run_asio) {
+    r.measure(ping_pong, "asio", {{"µs/round trip", ""}},
+              [trips] { return std::vector<double>{bench::asio_channel_ping_pong(trips)}; });
+    r.measure(stream, "asio", {{"ns/item (wall)", ""}},
+              [items, capacity] { return std::vector<double>{bench::asio_channel_throughput(items, capacity)}; });
+  }
+}
+
+void run_mutex(const config& cfg, runner& r) {
+  const std::size_t n = cfg.mutex_n;
+  const std::size_t per_task = cfg.mutex_per_task;
+  const std::string uncontended = "mutex uncontended ×" + count_label(static_cast<double>(n));
+  const std::string contended = "mutex contended 4 tasks ×" + count_label(static_cast<double>(per_task));
+  const auto pack = [](const bench::contended_metrics& m) {
+    return std::vector<double>{m.wall_ns_per_lock, m.owner_changes};
+  };
+  const std::vector<row_spec> contended_rows = {{"ns/lock (wall)", ""}, {"owner changes/run", ""}};
+#ifndef CORING_BENCH_ASIO_ONLY
+  if (cfg.run_coring) {
+    r.measure(uncontended, "coring (async_mutex)", {{"ns/lock+unlock", ""}},
+              [n] { return std::vector<double>{coring_mutex_uncontended(n)}; });
+    r.measure(contended, "coring (async_mutex)", contended_rows,
+              [per_task, pack] { return pack(coring_mutex_contended(per_task)); });
+  }
+#endif
+  if (cfg.run_asio) {
+    r.measure(uncontended, "asio (strand, post in/out)", {{"ns/lock+unlock", ""}},
+              [n] { return std::vector<double>{bench::asio_strand_uncontended(n)}; });
+    r.measure(contended, "asio (strand, post in/out)", contended_rows,
+              [per_task, pack] { return pack(bench::asio_strand_contended(per_task)); });
+  }
+}
+
 config parse(int argc, char** argv) {
   bench::flag_set flags(argc, argv);
   config cfg;
@@ -453,6 +674,10 @@ config parse(int argc, char** argv) {
     cfg.memory_n = 100'000;
     cfg.idle_window_s = 0.25;
     cfg.idle_burst_hops = 2'000;
+    cfg.channel_round_trips = 10'000;
+    cfg.channel_items = 100'000;
+    cfg.mutex_n = 100'000;
+    cfg.mutex_per_task = 10'000;
   }
   cfg.reps = static_cast<int>(flags.get_int("reps", cfg.quick ? 1 : 5));
   cfg.skynet_leaves = flags.get_int("skynet-leaves", cfg.skynet_leaves);
@@ -491,7 +716,7 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr,
                  "coring_bench: %s\n"
-                 "usage: coring_bench [--reps=5] [--only=spawn,skynet,hop,timers,memory,idle]\n"
+                 "usage: coring_bench [--reps=5] [--only=spawn,skynet,hop,timers,memory,idle,channel,mutex]\n"
                  "                    [--impl=both|coring|asio] [--skynet-leaves=1000000] [--quick]\n",
                  e.what());
     return 2;
@@ -505,6 +730,8 @@ int main(int argc, char** argv) {
   if (cfg.wants("timers")) run_timers(cfg, r);
   if (cfg.wants("memory")) run_memory(cfg, r);
   if (cfg.wants("idle")) run_idle(cfg, r);
+  if (cfg.wants("channel")) run_channel(cfg, r);
+  if (cfg.wants("mutex")) run_mutex(cfg, r);
 
   std::printf("\n%d run(s) per row, each in a fresh process; %ld CPUs online\n\n", cfg.reps,
               ::sysconf(_SC_NPROCESSORS_ONLN));

@@ -20,6 +20,7 @@
 #include "coring/sleep.hpp"
 #include "coring/spawn.hpp"
 #include "coring/spawn_blocking.hpp"
+#include "coring/stop_token.hpp"
 #include "coring/sync_wait.hpp"
 #include "coring/task.hpp"
 #include "coring/task_group.hpp"

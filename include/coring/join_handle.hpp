@@ -46,7 +46,7 @@ class [[nodiscard]] join_handle {
   }
   /// Lets the task run on without a handle.
   void detach() noexcept {
-    if (cell_ != nullptr) detail::release_handle(*std::exchange(cell_, nullptr));
+    if (cell_ != nullptr) detail::release_handle(*std::exchange(cell_, nullptr), &detail::exception_of<T>);
   }
 
   auto operator co_await() noexcept { return awaiter{cell_}; }

@@ -14,8 +14,7 @@ namespace coring {
 template <class T>
 join_handle<T> spawn(executor ex, task<T> t) {
   auto frame = t.release();
-  detail::task_cell* cell =
-      detail::spawn_cell(ex.scheduler(), frame, frame.promise(), &detail::exception_of<T>);
+  detail::task_cell* cell = detail::spawn_cell(ex.scheduler(), frame, frame.promise());
   return join_handle<T>{cell};
 }
 

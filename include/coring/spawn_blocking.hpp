@@ -94,7 +94,9 @@ class blocking_awaiter {
   }
   R await_resume() {
     auto& result = state_->result;  // the job finished before the task was woken (or resumed)
-    if (result.index() == 2) std::rethrow_exception(std::get<2>(result));
+    // Take the exception out of the shared state: the pool thread may drop the state last, and
+    // must not be the one that frees an exception this task is handling.
+    if (result.index() == 2) std::rethrow_exception(std::exchange(std::get<2>(result), nullptr));
     if constexpr (!std::is_void_v<R>) return std::move(std::get<1>(result));
   }
 

@@ -51,8 +51,9 @@ task_root* root_of(std::coroutine_handle<Promise> awaiting) noexcept {
     return nullptr;
   }
 }
-/// Completes a spawned root task; returns the coroutine to transfer to (a waiting joiner or noop).
-std::coroutine_handle<> complete_root(task_root& root) noexcept;
+/// Completes a spawned root task that ended with `error` (or none); returns the coroutine to
+/// transfer to (a waiting joiner or noop).
+std::coroutine_handle<> complete_root(task_root& root, std::exception_ptr error) noexcept;
 
 struct promise_base {
   std::coroutine_handle<> continuation;  // the awaiting task; empty for a spawned root
@@ -69,7 +70,7 @@ struct promise_base {
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
       promise_base& p = self.promise();
       if (p.continuation) return p.continuation;
-      if (p.root != nullptr) return complete_root(*p.root);
+      if (p.root != nullptr) return complete_root(*p.root, self.promise().exception());
       return std::noop_coroutine();
     }
     void await_resume() const noexcept {}

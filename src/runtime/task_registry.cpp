@@ -183,7 +183,7 @@ void start_cell(work_item* w) noexcept {
   task_cell& cell = *static_cast<task_cell*>(w);
   if (cell.scope.stop_requested()) {
     cell.canceled = true;
-    std::coroutine_handle<> next = complete_root(cell);
+    std::coroutine_handle<> next = complete_root(cell, nullptr);
     if (next != std::noop_coroutine()) next.resume();
     return;
   }
@@ -192,15 +192,13 @@ void start_cell(work_item* w) noexcept {
 
 }  // namespace
 
-task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_base& promise,
-                      std::exception_ptr (*exception_of)(std::coroutine_handle<>) noexcept) {
+task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_base& promise) {
   if (!frame)
     throw std::invalid_argument("coring::spawn: the task is empty (default-constructed or moved-from)");
   if (where == nullptr) throw std::invalid_argument("coring::spawn: the executor is empty");
   auto* cell = new (allocate_frame(sizeof(task_cell))) task_cell;
   cell->run = &start_cell;
   cell->frame = frame;
-  cell->exception_of = exception_of;
   cell->registry = where->registry();
   promise.root = cell;
   cell->registry->count_spawn();
@@ -213,7 +211,7 @@ void register_root(task_root& root) noexcept {
   cell.registry->add(cell);
 }
 
-std::coroutine_handle<> complete_root(task_root& root) noexcept {
+std::coroutine_handle<> complete_root(task_root& root, std::exception_ptr error) noexcept {
   auto& cell = static_cast<task_cell&>(root);
   if (cell.registered) cell.registry->remove(cell);
   cell.registry->count_completion();
@@ -222,14 +220,15 @@ std::coroutine_handle<> complete_root(task_root& root) noexcept {
   if ((old & task_cell::joiner_set) != 0) return resume_on(cell.joiner_home, cell.joiner);
   if ((old & task_cell::handle) == 0) {
     if (!cell.canceled) {
-      if (std::exception_ptr error = cell.exception_of(cell.frame)) cell.registry->report(error);
+      if (error) cell.registry->report(std::move(error));
     }
     destroy_cell(cell);
   }
   return std::noop_coroutine();
 }
 
-void release_handle(task_cell& cell) noexcept {
+void release_handle(task_cell& cell,
+                    std::exception_ptr (*exception_of)(std::coroutine_handle<>) noexcept) noexcept {
   // Once `running` is clear the finishing thread is done with the cell and only the handle refers
   // to it: no atomic read-modify-write needed. Otherwise fetch_sub clears the bit (it is set) in
   // one locked add, where fetch_and would be a CAS loop.
@@ -240,7 +239,7 @@ void release_handle(task_cell& cell) noexcept {
   if ((old & task_cell::running) != 0) return;  // the task finishes later and frees the cell
   if (!cell.observed && !cell.canceled) {
     // Finished, never awaited: its exception must not vanish.
-    if (std::exception_ptr error = cell.exception_of(cell.frame)) cell.registry->report(error);
+    if (std::exception_ptr error = exception_of(cell.frame)) cell.registry->report(error);
   }
   destroy_cell(cell);
 }

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <stop_token>
 
 namespace coring::detail {
 
@@ -24,7 +25,28 @@ struct cancel_hook {
 
 class cancel_scope {
  public:
+  cancel_scope() noexcept = default;
+  cancel_scope(const cancel_scope&) = delete;
+  cancel_scope& operator=(const cancel_scope&) = delete;
+  ~cancel_scope() { delete bridge_.load(std::memory_order_acquire); }
+
   bool stop_requested() const noexcept { return requested_.load(std::memory_order_acquire); }
+
+  /// A std::stop_token that is stopped when this scope is. The std::stop_source behind it is
+  /// created on the first call (any thread) and lives as long as the scope.
+  std::stop_token token() {
+    stop_bridge* bridge = bridge_.load(std::memory_order_acquire);
+    if (bridge == nullptr) {
+      auto* made = new stop_bridge;
+      if (bridge_.compare_exchange_strong(bridge, made, std::memory_order_acq_rel)) {
+        bridge = made;
+        if (!add(*bridge)) bridge->source.request_stop();  // stop came first
+      } else {
+        delete made;  // another thread won; `bridge` holds its bridge
+      }
+    }
+    return bridge->source.get_token();
+  }
 
   /// Registers `hook`; false (and not registered) when stop was already requested.
   bool add(cancel_hook& hook) noexcept {
@@ -97,8 +119,16 @@ class cancel_scope {
     locked_.store(false, std::memory_order_release);
   }
 
+  struct stop_bridge : cancel_hook {
+    std::stop_source source;
+    stop_bridge() noexcept {
+      on_stop = [](cancel_hook* hook) noexcept { static_cast<stop_bridge*>(hook)->source.request_stop(); };
+    }
+  };
+
   std::atomic<bool> requested_{false};
   std::atomic<bool> locked_{false};
+  std::atomic<stop_bridge*> bridge_{nullptr};
   cancel_hook* head_ = nullptr;     // guarded by locked_
   cancel_hook* running_ = nullptr;  // guarded by locked_
 };

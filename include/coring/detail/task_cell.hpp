@@ -36,7 +36,6 @@ struct task_cell : work_item, task_root {
   bool observed = false;  // the join_handle's awaiter took the result (or the exception)
   unsigned shard = 0;     // registry shard
   std::coroutine_handle<> frame;
-  std::exception_ptr (*exception_of)(std::coroutine_handle<>) noexcept = nullptr;
   task_registry* registry = nullptr;
   resume_item joiner;
   scheduler* joiner_home = nullptr;
@@ -49,10 +48,11 @@ struct task_cell : work_item, task_root {
 static_assert(sizeof(task_cell) <= 128, "task_cell grew past 128 bytes");
 
 /// Allocates a cell for `frame`, registers it and schedules it on `where`.
-task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_base& promise,
-                      std::exception_ptr (*exception_of)(std::coroutine_handle<>) noexcept);
-/// Drops the join_handle's reference.
-void release_handle(task_cell& cell) noexcept;
+task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_base& promise);
+/// Drops the join_handle's reference; `exception_of` reads the exception of the task's promise
+/// (reported when the task finished with one that nobody observed).
+void release_handle(task_cell& cell,
+                    std::exception_ptr (*exception_of)(std::coroutine_handle<>) noexcept) noexcept;
 /// Registers the joiner; false when the task already completed (the joiner must not suspend).
 bool set_joiner(task_cell& cell, std::coroutine_handle<> joiner) noexcept;
 
