@@ -177,3 +177,18 @@ TEST_CASE("when_any rethrows the winner's exception and over a vector gives inde
   };
   rt.block_on(body());
 }
+
+TEST_CASE("when_all and when_any accept any awaitable, not only tasks") {
+  runtime rt{{.io_threads = 1, .cpu_threads = 2}};
+  auto body = [&]() -> task<void> {
+    auto [slept, value] = co_await coring::when_all(coring::sleep_for(2ms), value_after(7, 1ms));
+    CHECK(slept);
+    CHECK(value == 7);
+    auto first = co_await coring::when_any(coring::sleep_for(1h), coring::sleep_for(1ms));
+    CHECK(first.index == 1);
+    auto h = coring::spawn(rt.cpu(), value_after(3, 1ms));
+    auto [joined] = co_await coring::when_all(h);
+    CHECK(joined == 3);
+  };
+  rt.block_on(body());
+}

@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "coring/detail/awaitable_traits.hpp"
 #include "coring/event_loop.hpp"
 #include "coring/on.hpp"
 #include "coring/runtime.hpp"
@@ -17,20 +18,6 @@
 namespace coring {
 
 namespace detail {
-
-template <class A>
-decltype(auto) get_awaiter(A&& a) {
-  if constexpr (requires { static_cast<A&&>(a).operator co_await(); }) {
-    return static_cast<A&&>(a).operator co_await();
-  } else if constexpr (requires { operator co_await(static_cast<A&&>(a)); }) {
-    return operator co_await(static_cast<A&&>(a));
-  } else {
-    return static_cast<A&&>(a);
-  }
-}
-
-template <class A>
-using await_result_t = decltype(get_awaiter(std::declval<A&>()).await_resume());
 
 /// Awaits `awaitable`, stores the outcome, and ends on the loop's thread (the awaitable may have
 /// moved the task to another pool): the loop only notices the end of a task that ends there.

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "coring/detail/awaitable_traits.hpp"
 #include "coring/detail/child_group.hpp"
 #include "coring/join_handle.hpp"
 #include "coring/spawn.hpp"
@@ -86,14 +87,12 @@ task<std::optional<value_or_monostate<T>>> join_child(join_handle<T>& handle, fa
   }
 }
 
-}  // namespace detail
-
 template <class... Ts>
-task<std::tuple<detail::value_or_monostate<Ts>...>> when_all(task<Ts>... children) {
-  const executor here = detail::current_executor_or_throw();
-  detail::task_root* parent = co_await detail::this_root_awaiter{};
-  detail::child_group group;
-  detail::failure_record failures;
+task<std::tuple<value_or_monostate<Ts>...>> when_all_of(task<Ts>... children) {
+  const executor here = current_executor_or_throw();
+  task_root* parent = co_await this_root_awaiter{};
+  child_group group;
+  failure_record failures;
   failures.group = &group;
   std::tuple<join_handle<Ts>...> handles{
       spawn(here, detail::stop_siblings_on_failure(std::move(children), failures))...};
@@ -110,6 +109,16 @@ task<std::tuple<detail::value_or_monostate<Ts>...>> when_all(task<Ts>... childre
   if (failures.first) std::rethrow_exception(failures.first);
   co_return std::apply(
       [](auto&... r) { return std::tuple<detail::value_or_monostate<Ts>...>{std::move(*r)...}; }, results);
+}
+
+}  // namespace detail
+
+/// when_all over a pack of awaitables (tasks, sleeps, I/O operations, join handles...). Awaitables
+/// that are not tasks are awaited in place: await the result in the same expression.
+template <class... Awaitables>
+requires(sizeof...(Awaitables) > 0 && (detail::awaitable<std::remove_reference_t<Awaitables>> &&
+                                       ...)) auto when_all(Awaitables&&... awaitables) {
+  return detail::when_all_of(detail::to_task(std::forward<Awaitables>(awaitables))...);
 }
 
 template <class T>

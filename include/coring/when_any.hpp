@@ -20,6 +20,7 @@
 #include <variant>
 #include <vector>
 
+#include "coring/detail/awaitable_traits.hpp"
 #include "coring/detail/child_group.hpp"
 #include "coring/join_handle.hpp"
 #include "coring/spawn.hpp"
@@ -104,13 +105,14 @@ inline void throw_canceled() {
 
 }  // namespace detail
 
+namespace detail {
+
 template <class... Ts>
-task<when_any_result<Ts...>> when_any(task<Ts>... children) {
-  static_assert(sizeof...(Ts) > 0, "when_any needs at least one task");
-  const executor here = detail::current_executor_or_throw();
-  detail::task_root* parent = co_await detail::this_root_awaiter{};
-  detail::child_group group;
-  detail::race r;
+task<when_any_result<Ts...>> when_any_of(task<Ts>... children) {
+  const executor here = current_executor_or_throw();
+  task_root* parent = co_await this_root_awaiter{};
+  child_group group;
+  race r;
   r.group = &group;
   auto handles = [&]<std::size_t... I>(std::index_sequence<I...>) {
     return std::tuple<join_handle<Ts>...>{spawn(here, detail::report_finish(std::move(children), r, I))...};
@@ -142,6 +144,16 @@ task<when_any_result<Ts...>> when_any(task<Ts>... children) {
   if (error) std::rethrow_exception(error);
   if (!result) detail::throw_canceled();
   co_return std::move(*result);
+}
+
+}  // namespace detail
+
+/// when_any over a pack of awaitables (tasks, sleeps, I/O operations, join handles...). Awaitables
+/// that are not tasks are awaited in place: await the result in the same expression.
+template <class... Awaitables>
+requires(sizeof...(Awaitables) > 0 && (detail::awaitable<std::remove_reference_t<Awaitables>> &&
+                                       ...)) auto when_any(Awaitables&&... awaitables) {
+  return detail::when_any_of(detail::to_task(std::forward<Awaitables>(awaitables))...);
 }
 
 /// when_any over a vector: the winner's index and value (void: just the index).

@@ -1,9 +1,9 @@
 // The process-wide elastic pool behind spawn_blocking().
 //
-// Jobs go into one FIFO under a mutex. A job that finds no idle thread starts one (up to
-// blocking_pool_limit); a thread that waits 10 s without a job exits. Threads are detached: the
-// pool lives until the process ends (a function-local static that is never destroyed, so jobs
-// still running during static destruction do not touch a dead pool).
+// Jobs go into one FIFO under a mutex. A job that finds more queued jobs than idle threads starts
+// a thread (up to blocking_pool_limit); a thread that waits 10 s without a job exits. Threads are detached:
+// the pool lives until the process ends (a function-local static that is never destroyed, so jobs still
+// running during static destruction do not touch a dead pool).
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -21,7 +21,9 @@ class blocking_pool {
   void submit(std::function<void()> job) {
     std::unique_lock lock(mutex_);
     jobs_.push_back(std::move(job));
-    if (idle_ > 0) {
+    // Idle threads already woken but not yet running still count in idle_, and the jobs queued
+    // before this one are theirs: start a thread whenever jobs outnumber idle threads.
+    if (jobs_.size() <= idle_) {
       work_ready_.notify_one();
       return;
     }
