@@ -24,5 +24,6 @@
 #include "coring/sync_wait.hpp"
 #include "coring/task.hpp"
 #include "coring/task_group.hpp"
+#include "coring/wait_fd.hpp"
 #include "coring/when_all.hpp"
 #include "coring/when_any.hpp"
