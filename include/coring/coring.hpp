@@ -24,6 +24,7 @@
 #include "coring/sync_wait.hpp"
 #include "coring/task.hpp"
 #include "coring/task_group.hpp"
+#include "coring/timeout.hpp"
 #include "coring/wait_fd.hpp"
 #include "coring/when_all.hpp"
 #include "coring/when_any.hpp"
