@@ -24,6 +24,7 @@
 #include "coring/detail/io_op.hpp"
 #include "coring/detail/unique_fd.hpp"
 #include "coring/result.hpp"
+#include "coring/task.hpp"
 
 namespace coring {
 
@@ -84,6 +85,55 @@ struct close_awaitable : op_awaitable {
   }
 };
 
+struct sync_awaitable : op_awaitable {
+  sync_awaitable(int fd, std::uint32_t flags) noexcept {
+    op.code = op_code::fsync;
+    op.fd = fd;
+    op.op_flags = flags;
+  }
+  result<void> await_resume() noexcept {
+    const int r = finish();
+    if (r < 0) return error_from_errno(r);
+    return {};
+  }
+};
+
+/// IORING_FSYNC_DATASYNC (checked in uring_backend.cpp; <liburing.h> stays out of public headers).
+inline constexpr std::uint32_t fsync_datasync_flag = 1u;
+
+inline task<result<std::size_t>> read_all(int fd, std::span<std::byte> buffer, std::uint64_t offset) {
+  std::size_t done = 0;
+  while (done < buffer.size()) {
+    const result<std::size_t> n = co_await transfer_awaitable{op_code::read, fd, buffer.data() + done,
+                                                              buffer.size() - done, offset + done};
+    if (!n) {
+      if (n.error() == std::errc::interrupted || n.error() == std::errc::resource_unavailable_try_again)
+        continue;
+      co_return n.error();
+    }
+    if (*n == 0) break;  // end of file
+    done += *n;
+  }
+  co_return done;
+}
+
+inline task<result<void>> write_all(int fd, std::span<const std::byte> buffer, std::uint64_t offset) {
+  std::size_t done = 0;
+  while (done < buffer.size()) {
+    const result<std::size_t> n =
+        co_await transfer_awaitable{op_code::write, fd, const_cast<std::byte*>(buffer.data()) + done,
+                                    buffer.size() - done, offset + done};
+    if (!n) {
+      if (n.error() == std::errc::interrupted || n.error() == std::errc::resource_unavailable_try_again)
+        continue;
+      co_return n.error();
+    }
+    if (*n == 0) co_return std::make_error_code(std::errc::io_error);  // the device took nothing
+    done += *n;
+  }
+  co_return result<void>{};
+}
+
 }  // namespace detail
 
 class file {
@@ -115,6 +165,22 @@ class file {
   [[nodiscard]] detail::transfer_awaitable write_at(std::span<const char> buffer,
                                                     std::uint64_t offset) const noexcept {
     return {detail::op_code::write, fd_.get(), const_cast<char*>(buffer.data()), buffer.size(), offset};
+  }
+
+  /// Reads until `buffer` is full or the file ends, looping over short reads; gives the bytes read
+  /// (less than buffer.size() only at end of file).
+  [[nodiscard]] task<result<std::size_t>> read_all(std::span<std::byte> buffer, std::uint64_t offset) const {
+    return detail::read_all(fd_.get(), buffer, offset);
+  }
+  /// Writes all of `buffer`, looping over short writes.
+  [[nodiscard]] task<result<void>> write_all(std::span<const std::byte> buffer, std::uint64_t offset) const {
+    return detail::write_all(fd_.get(), buffer, offset);
+  }
+  /// Flushes data and metadata to the device (fsync(2)).
+  [[nodiscard]] detail::sync_awaitable sync() const noexcept { return detail::sync_awaitable{fd_.get(), 0}; }
+  /// Flushes data, and only the metadata needed to read it back (fdatasync(2)).
+  [[nodiscard]] detail::sync_awaitable datasync() const noexcept {
+    return detail::sync_awaitable{fd_.get(), detail::fsync_datasync_flag};
   }
 
   /// Closes through the ring. The file is closed (is_open() false) as soon as this is called.

@@ -25,8 +25,11 @@
 #include <system_error>
 
 #include "backend/backend.hpp"
+#include "coring/file.hpp"
 
 namespace coring::detail {
+
+static_assert(fsync_datasync_flag == IORING_FSYNC_DATASYNC);
 
 namespace {
 

@@ -52,6 +52,19 @@ result<endpoint> tcp_stream::local_endpoint() const noexcept {
   return socket_name(fd_.get(), false);
 }
 
+result<void> tcp_stream::shutdown(int how) const noexcept {
+  if (::shutdown(fd_.get(), how) != 0) return std::error_code(errno, std::system_category());
+  return {};
+}
+
+result<void> tcp_stream::set_nodelay(bool enabled) const noexcept {
+  const int value = enabled ? 1 : 0;
+  if (::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &value, sizeof value) != 0) {
+    return std::error_code(errno, std::system_category());
+  }
+  return {};
+}
+
 // ---- tcp_listener ----------------------------------------------------------------------------
 
 detail::accept_awaitable::accept_awaitable(int fd) noexcept {

@@ -18,6 +18,7 @@
 #include "coring/file.hpp"
 #include "coring/net/endpoint.hpp"
 #include "coring/result.hpp"
+#include "coring/task.hpp"
 
 namespace coring::net {
 
@@ -33,6 +34,38 @@ struct connect_awaitable : coring::detail::op_awaitable {
   bool await_ready() const noexcept { return socket_error != 0; }
   result<tcp_stream> await_resume() noexcept;
 };
+
+inline task<result<void>> read_exact(int fd, std::span<std::byte> buffer) {
+  std::size_t done = 0;
+  while (done < buffer.size()) {
+    const result<std::size_t> n = co_await coring::detail::transfer_awaitable{
+        coring::detail::op_code::recv, fd, buffer.data() + done, buffer.size() - done, 0};
+    if (!n) {
+      if (n.error() == std::errc::interrupted || n.error() == std::errc::resource_unavailable_try_again)
+        continue;
+      co_return n.error();
+    }
+    if (*n == 0) co_return std::make_error_code(std::errc::connection_aborted);
+    done += *n;
+  }
+  co_return result<void>{};
+}
+
+inline task<result<void>> write_all(int fd, std::span<const std::byte> buffer) {
+  std::size_t done = 0;
+  while (done < buffer.size()) {
+    const result<std::size_t> n = co_await coring::detail::transfer_awaitable{
+        coring::detail::op_code::send, fd, const_cast<std::byte*>(buffer.data()) + done,
+        buffer.size() - done,          0,  MSG_NOSIGNAL};
+    if (!n) {
+      if (n.error() == std::errc::interrupted || n.error() == std::errc::resource_unavailable_try_again)
+        continue;
+      co_return n.error();
+    }
+    done += *n;
+  }
+  co_return result<void>{};
+}
 
 }  // namespace detail
 
@@ -59,6 +92,20 @@ class tcp_stream {
   [[nodiscard]] coring::detail::transfer_awaitable write(std::span<const char> buffer) const noexcept {
     return send(const_cast<char*>(buffer.data()), buffer.size());
   }
+
+  /// Reads until `buffer` is full, looping over short reads. If the peer closes first, the error is
+  /// errc::connection_aborted (the bytes that did arrive are in the buffer).
+  [[nodiscard]] task<result<void>> read_exact(std::span<std::byte> buffer) const {
+    return detail::read_exact(fd_.get(), buffer);
+  }
+  /// Writes all of `buffer`, looping over short writes.
+  [[nodiscard]] task<result<void>> write_all(std::span<const std::byte> buffer) const {
+    return detail::write_all(fd_.get(), buffer);
+  }
+  /// shutdown(2): SHUT_RD, SHUT_WR or SHUT_RDWR (a peer's read then returns 0).
+  result<void> shutdown(int how) const noexcept;
+  /// TCP_NODELAY: send small writes at once instead of coalescing them (Nagle).
+  result<void> set_nodelay(bool enabled) const noexcept;
 
   /// Closes through the ring; the stream is closed as soon as this is called.
   [[nodiscard]] coring::detail::close_awaitable close() noexcept {
