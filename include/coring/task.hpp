@@ -51,9 +51,9 @@ task_root* root_of(std::coroutine_handle<Promise> awaiting) noexcept {
     return nullptr;
   }
 }
-/// Completes a spawned root task that ended with `error` (or none); returns the coroutine to
-/// transfer to (a waiting joiner or noop).
-std::coroutine_handle<> complete_root(task_root& root, std::exception_ptr error) noexcept;
+/// Completes a spawned root task; `error` points at the exception it ended with (null or empty:
+/// none), inside its promise. Returns the coroutine to transfer to (a waiting joiner or noop).
+std::coroutine_handle<> complete_root(task_root& root, const std::exception_ptr* error) noexcept;
 
 struct promise_base {
   std::coroutine_handle<> continuation;  // the awaiting task; empty for a spawned root
@@ -70,7 +70,9 @@ struct promise_base {
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
       promise_base& p = self.promise();
       if (p.continuation) return p.continuation;
-      if (p.root != nullptr) return complete_root(*p.root, self.promise().exception());
+      // A pointer, not a copy: a copy released here, after the joiner took the exception on
+      // another thread, could free it on this one.
+      if (p.root != nullptr) return complete_root(*p.root, self.promise().exception_slot());
       return std::noop_coroutine();
     }
     void await_resume() const noexcept {}
@@ -93,6 +95,7 @@ struct task_promise final : promise_base {
   std::exception_ptr exception() const noexcept {
     return result.index() == 2 ? std::get<2>(result) : nullptr;
   }
+  const std::exception_ptr* exception_slot() const noexcept { return std::get_if<2>(&result); }
   T take() {
     if (result.index() == 2) std::rethrow_exception(std::get<2>(result));
     assert(result.index() == 1 && "task finished without a value");
@@ -111,6 +114,7 @@ struct task_promise<T&> final : promise_base {
   std::exception_ptr exception() const noexcept {
     return result.index() == 2 ? std::get<2>(result) : nullptr;
   }
+  const std::exception_ptr* exception_slot() const noexcept { return std::get_if<2>(&result); }
   T& take() {
     if (result.index() == 2) std::rethrow_exception(std::get<2>(result));
     assert(result.index() == 1 && "task finished without a value");
@@ -127,6 +131,7 @@ struct task_promise<void> final : promise_base {
   void return_void() const noexcept {}
 
   std::exception_ptr exception() const noexcept { return error; }
+  const std::exception_ptr* exception_slot() const noexcept { return &error; }
   void take() const {
     if (error) std::rethrow_exception(error);
   }

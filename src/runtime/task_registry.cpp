@@ -211,7 +211,7 @@ void register_root(task_root& root) noexcept {
   cell.registry->add(cell);
 }
 
-std::coroutine_handle<> complete_root(task_root& root, std::exception_ptr error) noexcept {
+std::coroutine_handle<> complete_root(task_root& root, const std::exception_ptr* error) noexcept {
   auto& cell = static_cast<task_cell&>(root);
   if (cell.registered) cell.registry->remove(cell);
   cell.registry->count_completion();
@@ -220,7 +220,7 @@ std::coroutine_handle<> complete_root(task_root& root, std::exception_ptr error)
   if ((old & task_cell::joiner_set) != 0) return resume_on(cell.joiner_home, cell.joiner);
   if ((old & task_cell::handle) == 0) {
     if (!cell.canceled) {
-      if (error) cell.registry->report(std::move(error));
+      if (error != nullptr && *error) cell.registry->report(*error);
     }
     destroy_cell(cell);
   }
