@@ -3,7 +3,7 @@
 
 #include <algorithm>
 #include <asio.hpp>
-#include <asio/experimental/channel.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
 #include <asio/experimental/deferred.hpp>
 #include <asio/experimental/parallel_group.hpp>
 #include <atomic>
@@ -246,7 +246,11 @@ memory_metrics asio_memory(std::size_t n) {
 
 namespace {
 
-using int_channel = asio::experimental::channel<void(asio::error_code, int)>;
+// concurrent_channel, not channel: asio::experimental::channel guards its state with a null_mutex
+// (one thread or one strand only), and used from the io thread and the pool at once it corrupts
+// itself (segfaults seen here in the throughput run). concurrent_channel is the same class with a
+// real mutex.
+using int_channel = asio::experimental::concurrent_channel<void(asio::error_code, int)>;
 
 // Where each side ran, recorded on the first round trip after its first receive.
 struct side_threads {
@@ -317,10 +321,10 @@ double asio_channel_ping_pong(std::size_t round_trips) {
     int_channel to_io(io.get_executor(), 1);
 
     stopwatch clock;
-    std::future<void> cpu_done = asio::co_spawn(
-        cpu, pong(to_cpu, to_io, round_trips, cpu.get_executor(), seen), asio::use_future);
-    std::future<void> io_done = asio::co_spawn(
-        io, ping(to_cpu, to_io, round_trips, io.get_executor(), seen), asio::use_future);
+    std::future<void> cpu_done =
+        asio::co_spawn(cpu, pong(to_cpu, to_io, round_trips, cpu.get_executor(), seen), asio::use_future);
+    std::future<void> io_done =
+        asio::co_spawn(io, ping(to_cpu, to_io, round_trips, io.get_executor(), seen), asio::use_future);
     io_done.get();
     cpu_done.get();
     ns = clock.elapsed_ns();
@@ -348,7 +352,8 @@ double asio_channel_throughput(std::size_t n, std::size_t capacity) {
     stopwatch clock;
     std::future<long long> consumed =
         asio::co_spawn(cpu, consume(ch, n, cpu.get_executor(), seen), asio::use_future);
-    std::future<void> produced = asio::co_spawn(io, produce(ch, n, io.get_executor(), seen), asio::use_future);
+    std::future<void> produced =
+        asio::co_spawn(io, produce(ch, n, io.get_executor(), seen), asio::use_future);
     produced.get();
     sum = consumed.get();
     ns = clock.elapsed_ns();

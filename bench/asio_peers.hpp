@@ -66,7 +66,8 @@ struct memory_metrics {
 /// all are suspended; then io_context.stop() and its destruction destroy them. Run in a child.
 memory_metrics asio_memory(std::size_t n = 1'000'000);
 
-/// Ping-pong over two asio::experimental::channel<void(asio::error_code, int)> of capacity 1:
+/// Ping-pong over two asio::experimental::concurrent_channel<void(asio::error_code, int)> of
+/// capacity 1 (experimental::channel is not thread-safe, see asio_peers.cpp):
 /// a coroutine on an io_context run by one thread sends i over channel A to a coroutine on an
 /// asio::thread_pool(1), which sends it back over channel B. Each channel is constructed on the
 /// executor of the side that receives from it (A on the pool's, B on the io_context's); both sides

@@ -66,7 +66,8 @@ struct config {
   bool wants(const std::string& name) const { return only.empty() || only.count(name) != 0; }
 };
 
-const char* const all_benchmarks[] = {"spawn", "skynet", "hop", "timers", "memory", "idle", "channel", "mutex"};
+const char* const all_benchmarks[] = {"spawn",  "skynet", "hop",     "timers",
+                                      "memory", "idle",   "channel", "mutex"};
 
 std::string count_label(double n) {
   char buf[32];
@@ -423,9 +424,10 @@ double coring_mutex_uncontended(std::size_t n) {
 
 coring::task<void> contended_root(coring::executor io, coring::executor cpu, coring::async_mutex& m,
                                   std::size_t per_task, bench::guarded_count& shared) {
-  std::array<coring::join_handle<void>, 4> tasks = {
-      coring::spawn(io, lock_loop(m, per_task, shared, 0)), coring::spawn(io, lock_loop(m, per_task, shared, 1)),
-      coring::spawn(cpu, lock_loop(m, per_task, shared, 2)), coring::spawn(cpu, lock_loop(m, per_task, shared, 3))};
+  std::array<coring::join_handle<void>, 4> tasks = {coring::spawn(io, lock_loop(m, per_task, shared, 0)),
+                                                    coring::spawn(io, lock_loop(m, per_task, shared, 1)),
+                                                    coring::spawn(cpu, lock_loop(m, per_task, shared, 2)),
+                                                    coring::spawn(cpu, lock_loop(m, per_task, shared, 3))};
   for (auto& t : tasks) co_await t;
 }
 
@@ -439,8 +441,9 @@ bench::contended_metrics coring_mutex_contended(std::size_t per_task) {
   const double ns = clock.elapsed_ns();
   rt.shutdown();
   const long expected = 4 * static_cast<long>(per_task);
-  bench::check(shared.counter == expected, "coring_mutex_contended: counter " + std::to_string(shared.counter) +
-                                               ", expected " + std::to_string(expected));
+  bench::check(shared.counter == expected, "coring_mutex_contended: counter " +
+                                               std::to_string(shared.counter) + ", expected " +
+                                               std::to_string(expected));
   return {ns / static_cast<double>(expected), static_cast<double>(shared.owner_changes)};
 }
 
@@ -619,8 +622,8 @@ void run_channel(const config& cfg, runner& r) {
   const std::size_t capacity = cfg.channel_capacity;
   const std::string ping_pong =
       "channel ping-pong io↔cpu ×" + count_label(static_cast<double>(trips)) + ", capacity 1";
-  const std::string stream = "channel io→cpu " + count_label(static_cast<double>(items)) + " ints, capacity " +
-                             count_label(static_cast<double>(capacity));
+  const std::string stream = "channel io→cpu " + count_label(static_cast<double>(items)) +
+                             " ints, capacity " + count_label(static_cast<double>(capacity));
 #ifndef CORING_BENCH_ASIO_ONLY
   if (cfg.run_coring) {
     r.measure(ping_pong, "coring", {{"µs/round trip", "≥ 2× Asio"}},
@@ -632,8 +635,9 @@ void run_channel(const config& cfg, runner& r) {
   if (cfg.run_asio) {
     r.measure(ping_pong, "asio", {{"µs/round trip", ""}},
               [trips] { return std::vector<double>{bench::asio_channel_ping_pong(trips)}; });
-    r.measure(stream, "asio", {{"ns/item (wall)", ""}},
-              [items, capacity] { return std::vector<double>{bench::asio_channel_throughput(items, capacity)}; });
+    r.measure(stream, "asio", {{"ns/item (wall)", ""}}, [items, capacity] {
+      return std::vector<double>{bench::asio_channel_throughput(items, capacity)};
+    });
   }
 }
 
