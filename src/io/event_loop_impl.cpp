@@ -116,7 +116,7 @@ bool start_op(io_op& op, std::coroutine_handle<> awaiting, task_root* root) noex
 
 event_loop_impl::event_loop_impl(task_registry* registry, unsigned ring_entries,
                                  std::chrono::nanoseconds spin_budget)
-    : scheduler(registry), backend_(make_uring_backend(ring_entries)), spin_budget_(spin_budget) {}
+    : scheduler(registry), backend_(make_uring_backend(ring_entries)), spin_(spin_budget) {}
 
 event_loop_impl::~event_loop_impl() {
   while (posters_.load(std::memory_order_acquire) != 0) cpu_relax();
@@ -183,7 +183,7 @@ std::size_t event_loop_impl::turn(bool may_block) {
   // before that it spins briefly for work from other threads.
   std::optional<std::chrono::nanoseconds> timeout = std::chrono::nanoseconds::zero();
   if (handled > 0) {
-    if (spin_budget_.count() > 0 && may_block && ready_.empty()) (void)spin_for_remote();
+    if (spin_.budget().count() > 0 && may_block && ready_.empty()) (void)spin_for_remote();
   } else if (may_block && ready_.empty() && !stop_requested()) {
     timeout = time_to_next_timer();
   }
@@ -191,15 +191,19 @@ std::size_t event_loop_impl::turn(bool may_block) {
     sleeping_.store(true, std::memory_order_seq_cst);
     if (!remote_.empty() || stop_requested()) timeout = std::chrono::nanoseconds::zero();
   }
+  const bool blocks = !timeout || timeout->count() > 0;
+  const auto slept_at = blocks ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   handled += backend_->wait(*this, timeout);
   sleeping_.store(false, std::memory_order_relaxed);
+  // Woken by another thread's work (not by a timer or I/O): adapt the spin to that hand-off.
+  if (blocks && !remote_.empty()) spin_.woken_after(std::chrono::steady_clock::now() - slept_at);
   queue_depth_.store(ready_.size(), std::memory_order_relaxed);
   timer_count_.store(timers_.size(), std::memory_order_relaxed);
   return handled;
 }
 
 bool event_loop_impl::spin_for_remote() noexcept {
-  const auto deadline = std::chrono::steady_clock::now() + spin_budget_;
+  const auto deadline = std::chrono::steady_clock::now() + spin_.budget();
   for (unsigned spins = 1;; ++spins) {
     if (!remote_.empty() || stop_requested()) return true;
     if ((spins & 63) == 0 && std::chrono::steady_clock::now() >= deadline) return false;

@@ -1,7 +1,8 @@
 // event_loop_impl: one ring (through a backend), one thread, a ready queue and a timer heap.
 //
 // Data by writer:
-//   set once: backend_, registry (via scheduler), spin_budget_
+//   set once: backend_, registry (via scheduler)
+//   loop thread only: spin_ (adaptive, see scheduler/adaptive_spin.hpp)
 //   loop thread only: ready_, timers_, the backend's submission and completion side
 //   any thread: remote_ (push), sleeping_, stop_requested_, wake-up counter
 //
@@ -11,7 +12,7 @@
 //   3. fire due timers
 //   4. enter the kernel once: submit queued requests and, if nothing is ready, wait for a
 //      completion, a wake-up or the next timer deadline; hand every completion to its op
-// Before blocking, the loop spins for spin_budget_ watching remote_ (a hop from another pool is
+// Before blocking, the loop spins for spin_.budget() watching remote_ (a hop from another pool is
 // then picked up without a kernel wake-up), then announces sleeping_ and re-checks remote_ before
 // it blocks; a poster that sees sleeping_ wakes the ring (Dekker pair on remote_ and sleeping_).
 #pragma once
@@ -27,6 +28,7 @@
 #include "coring/detail/scheduler.hpp"
 #include "io/remote_queue.hpp"
 #include "io/timer_heap.hpp"
+#include "scheduler/adaptive_spin.hpp"
 
 namespace coring::detail {
 
@@ -94,7 +96,7 @@ class event_loop_impl final : public scheduler, private completion_sink {
   bool spin_for_remote() noexcept;
 
   std::unique_ptr<backend> backend_;
-  std::chrono::nanoseconds spin_budget_;
+  adaptive_spin spin_;
   local_queue ready_;
   timer_heap timers_;
   bool attached_ = false;

@@ -27,6 +27,7 @@ cpu_pool::cpu_pool(task_registry* registry, io_pool* io, unsigned threads,
   for (unsigned i = 0; i < threads; ++i) {
     workers_.push_back(std::make_unique<worker>());
     workers_.back()->rng = 0x9e3779b9u * (i + 1);
+    workers_.back()->spin = adaptive_spin{spin_budget};
   }
   idle_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) {
@@ -197,7 +198,9 @@ void cpu_pool::park(worker& self, unsigned index) noexcept {
     // Someone already took us off the idle list and will unpark us: consume that token below.
   }
   self.parks.store(self.parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  const auto parked_at = std::chrono::steady_clock::now();
   self.park.park();
+  self.spin.woken_after(std::chrono::steady_clock::now() - parked_at);
 }
 
 void cpu_pool::run_worker(unsigned index) noexcept {
@@ -210,7 +213,7 @@ void cpu_pool::run_worker(unsigned index) noexcept {
   while (!stopping_.load(std::memory_order_relaxed)) {
     work_item* item = find_local(self);
     if (item == nullptr && try_begin_search(self)) {
-      const auto deadline = std::chrono::steady_clock::now() + spin_budget_;
+      const auto deadline = std::chrono::steady_clock::now() + self.spin.budget();
       unsigned spins = 0;
       while ((item = find_remote(self, index)) == nullptr) {
         if (stopping_.load(std::memory_order_relaxed)) break;

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "coring/detail/scheduler.hpp"
+#include "scheduler/adaptive_spin.hpp"
 #include "scheduler/injection_queue.hpp"
 #include "scheduler/parker.hpp"
 #include "scheduler/work_stealing_deque.hpp"
@@ -68,6 +69,7 @@ class cpu_pool final : public scheduler {
     std::uint32_t tick = 0;
     std::uint32_t rng = 0;
     bool searching = false;
+    adaptive_spin spin{std::chrono::nanoseconds::zero()};
     std::thread thread;
   };
 
