@@ -16,6 +16,7 @@
 #include <thread>
 #include <utility>
 
+#include "coring/detail/spin_lock.hpp"
 #include "coring/detail/waiter.hpp"
 
 namespace coring {
@@ -105,29 +106,6 @@ class async_mutex {
   static constexpr std::uintptr_t locked = 1;
   static constexpr std::uintptr_t locked_waiters = 2;
 
-  class spin_lock {
-   public:
-    void lock() noexcept {
-      for (unsigned spins = 0; flag_.exchange(true, std::memory_order_acquire);) {
-        while (flag_.load(std::memory_order_relaxed)) {
-          if (++spins % 64 == 0) {
-            std::this_thread::yield();  // the holder may have been preempted
-          } else {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-          }
-        }
-      }
-    }
-    void unlock() noexcept {
-      flag_.store(false, std::memory_order_release);
-    }
-
-   private:
-    std::atomic<bool> flag_{false};
-  };
-
   // The waiter, in the awaiting frame. `queued` (guarded by guard_) says it is in waiters_; it
   // is still set only when the frame is destroyed while parked (runtime shutdown), and then the
   // destructor takes it out of the list.
@@ -208,7 +186,7 @@ class async_mutex {
   }
 
   std::atomic<std::uintptr_t> state_{unlocked};
-  spin_lock guard_;
+  detail::spin_lock guard_;
   detail::waiter_list waiters_;
 };
 

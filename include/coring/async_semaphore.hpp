@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <thread>
 
+#include "coring/detail/spin_lock.hpp"
 #include "coring/detail/waiter.hpp"
 
 namespace coring {
@@ -80,29 +81,6 @@ class async_semaphore {
   // wakes the popped waiters after releasing guard_.
   static constexpr std::size_t has_waiters = 1;
   static constexpr std::size_t permit = 2;
-
-  class spin_lock {
-   public:
-    void lock() noexcept {
-      for (unsigned spins = 0; flag_.exchange(true, std::memory_order_acquire);) {
-        while (flag_.load(std::memory_order_relaxed)) {
-          if (++spins % 64 == 0) {
-            std::this_thread::yield();  // the holder may have been preempted
-          } else {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-          }
-        }
-      }
-    }
-    void unlock() noexcept {
-      flag_.store(false, std::memory_order_release);
-    }
-
-   private:
-    std::atomic<bool> flag_{false};
-  };
 
   // The waiter, in the awaiting frame. `queued` (guarded by guard_) says it is in waiters_; it
   // is still set only when the frame is destroyed while parked (runtime shutdown), and then the
@@ -198,7 +176,7 @@ class async_semaphore {
   }
 
   std::atomic<std::size_t> state_;
-  spin_lock guard_;
+  detail::spin_lock guard_;
   detail::waiter_list waiters_;
 };
 

@@ -4,18 +4,13 @@
 #include <stdexcept>
 #include <thread>
 
+#include "coring/detail/spin_lock.hpp"
 #include "coring/detail/task_cell.hpp"
 #include "runtime/task_registry.hpp"
 
 namespace coring::detail {
 
 namespace {
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
 
 std::uint64_t steady_now_ns() noexcept {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -19,28 +19,10 @@
 #include <mutex>
 #include <vector>
 
+#include "coring/detail/spin_lock.hpp"
 #include "coring/detail/task_cell.hpp"
 
 namespace coring::detail {
-
-class spin_lock {
- public:
-  void lock() noexcept {
-    while (flag_.exchange(true, std::memory_order_acquire)) {
-      while (flag_.load(std::memory_order_relaxed)) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-      }
-    }
-  }
-  void unlock() noexcept {
-    flag_.store(false, std::memory_order_release);
-  }
-
- private:
-  std::atomic<bool> flag_{false};
-};
 
 class task_registry {
  public:

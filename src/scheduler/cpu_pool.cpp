@@ -2,18 +2,13 @@
 
 #include <algorithm>
 
+#include "coring/detail/spin_lock.hpp"
 #include "io/io_pool.hpp"
 #include "runtime/task_registry.hpp"
 
 namespace coring::detail {
 
 namespace {
-
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
 
 constexpr std::size_t injected_batch = 128;
 
