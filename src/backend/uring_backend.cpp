@@ -245,6 +245,27 @@ class uring_backend final : public backend {
       case op_code::poll:
         io_uring_prep_poll_add(sqe, op.fd, op.op_flags);
         break;
+      case op_code::unlinkat:
+        io_uring_prep_unlinkat(sqe, AT_FDCWD, static_cast<const char*>(op.address),
+                               static_cast<int>(op.op_flags));
+        break;
+      case op_code::renameat:
+        io_uring_prep_renameat(sqe, AT_FDCWD, static_cast<const char*>(op.address), AT_FDCWD,
+                               static_cast<const char*>(op.buffer), 0);
+        break;
+      case op_code::mkdirat:
+        io_uring_prep_mkdirat(sqe, AT_FDCWD, static_cast<const char*>(op.address), op.mode);
+        break;
+      case op_code::statx:
+        io_uring_prep_statx(sqe, op.fd < 0 ? AT_FDCWD : op.fd, static_cast<const char*>(op.address),
+                            static_cast<int>(op.op_flags), op.mode, static_cast<struct statx*>(op.buffer));
+        break;
+      case op_code::sendmsg:
+        io_uring_prep_sendmsg(sqe, op.fd, static_cast<const msghdr*>(op.buffer), op.op_flags);
+        break;
+      case op_code::recvmsg:
+        io_uring_prep_recvmsg(sqe, op.fd, static_cast<msghdr*>(op.buffer), op.op_flags);
+        break;
       case op_code::timer:
         io_uring_prep_nop(sqe);  // timers live in the loop's heap; never submitted
         break;

@@ -34,6 +34,13 @@ enum class op_code : std::uint8_t {
   send,
   fsync,
   poll,
+  unlinkat,  // address: path; op_flags: AT_REMOVEDIR or 0
+  renameat,  // address: old path; buffer: new path
+  mkdirat,   // address: path; mode
+  statx,     // address: path ("" with op_flags AT_EMPTY_PATH for fd); op_flags; mode: mask; buffer: struct
+             // statx*
+  sendmsg,   // buffer: msghdr*; op_flags: MSG_* flags
+  recvmsg,   // buffer: msghdr*; op_flags: MSG_* flags
 };
 
 struct io_op;
