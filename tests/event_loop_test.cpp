@@ -169,3 +169,15 @@ TEST_CASE("tasks on a loop awaited from a plain thread's sync code report not_su
   CHECK(h.promise().take() == std::errc::not_supported);
   h.destroy();
 }
+
+TEST_CASE("run() returns when its last task finishes on another runtime's pool") {
+  coring::runtime rt{{.io_threads = 1, .cpu_threads = 1}};
+  event_loop loop;
+  auto body = [&]() -> task<void> {
+    co_await coring::on(rt.cpu());  // ends there: the loop has to be told
+    (void)co_await coring::sleep_for(2ms);
+  };
+  loop.spawn(body()).detach();
+  loop.run();  // would sleep forever if the end of the task on the CPU pool did not wake it
+  CHECK(loop.alive_tasks() == 0);
+}

@@ -10,7 +10,9 @@ namespace coring {
 event_loop::event_loop(event_loop_options options)
     : registry_(std::make_unique<detail::task_registry>()),
       impl_(std::make_unique<detail::event_loop_impl>(registry_.get(), options.ring_entries,
-                                                      std::chrono::nanoseconds::zero())) {}
+                                                      std::chrono::nanoseconds::zero())) {
+  registry_->set_loop_to_notify(impl_.get());
+}
 
 event_loop::~event_loop() {
   // Step 1: the kernel lets go of every buffer; step 2: the frames that own them are destroyed.

@@ -155,6 +155,14 @@ void event_loop_impl::schedule(work_item* item) noexcept {
   posters_.fetch_sub(1, std::memory_order_release);
 }
 
+void event_loop_impl::count_and_wake(task_registry& registry) noexcept {
+  posters_.fetch_add(1, std::memory_order_seq_cst);  // see schedule()
+  registry.count_completion();
+  wakeups_.fetch_add(1, std::memory_order_relaxed);
+  backend_->wake();
+  posters_.fetch_sub(1, std::memory_order_release);
+}
+
 void event_loop_impl::schedule_later(work_item* item) noexcept {
   schedule(item);
 }

@@ -65,6 +65,9 @@ class event_loop_impl final : public scheduler, private completion_sink {
     while (!stop_requested_.load(std::memory_order_acquire) && !done()) turn(true);
   }
   void stop() noexcept;
+  /// Counts a completion in `registry` and wakes the loop (a system call), guarded like a remote
+  /// post: the loop's destructor waits until this returned. Any thread.
+  void count_and_wake(task_registry& registry) noexcept;
   void reset_stop() noexcept { stop_requested_.store(false, std::memory_order_release); }
   bool stop_requested() const noexcept { return stop_requested_.load(std::memory_order_acquire); }
 

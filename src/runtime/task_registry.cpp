@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <typeinfo>
 
+#include "io/event_loop_impl.hpp"
+
 namespace coring::detail {
 
 namespace {
@@ -62,6 +64,15 @@ void task_registry::bump(std::atomic<std::uint64_t>& counter) noexcept {
 
 void task_registry::count_spawn() noexcept {
   bump(this_thread_counters().spawned);
+}
+
+void task_registry::finish_completion() noexcept {
+  event_loop_impl* loop = loop_to_notify_;
+  if (loop != nullptr && !loop->owns_current_thread()) {
+    loop->count_and_wake(*this);  // counts inside the loop's guard against its destruction
+  } else {
+    count_completion();
+  }
 }
 
 void task_registry::count_completion() noexcept {
@@ -213,18 +224,21 @@ void register_root(task_root& root) noexcept {
 
 std::coroutine_handle<> complete_root(task_root& root, const std::exception_ptr* error) noexcept {
   auto& cell = static_cast<task_cell&>(root);
-  if (cell.registered) cell.registry->remove(cell);
-  cell.registry->count_completion();
+  task_registry& registry = *cell.registry;  // the cell may be gone after the state transition
+  if (cell.registered) registry.remove(cell);
   const std::uint32_t old =
       cell.state.fetch_add(task_cell::complete - task_cell::running, std::memory_order_acq_rel);
-  if ((old & task_cell::joiner_set) != 0) return resume_on(cell.joiner_home, cell.joiner);
-  if ((old & task_cell::handle) == 0) {
-    if (!cell.canceled) {
-      if (error != nullptr && *error) cell.registry->report(*error);
-    }
+  std::coroutine_handle<> next = std::noop_coroutine();
+  if ((old & task_cell::joiner_set) != 0) {
+    next = resume_on(cell.joiner_home, cell.joiner);
+  } else if ((old & task_cell::handle) == 0) {
+    if (!cell.canceled && error != nullptr && *error) registry.report(*error);
     destroy_cell(cell);
   }
-  return std::noop_coroutine();
+  // Last: once the completion is counted, a standalone loop's owner may destroy the loop and
+  // this registry (see finish_completion).
+  registry.finish_completion();
+  return next;
 }
 
 void release_handle(task_cell& cell,

@@ -36,10 +36,16 @@ class task_registry {
   void remove(task_cell& cell) noexcept;
   void count_spawn() noexcept;
   void count_completion() noexcept;
+  /// Counts a completion and, from another thread than the loop to notify, wakes that loop.
+  void finish_completion() noexcept;
   /// Destroys every registered task and every never-started cell among `abandoned` (the items
   /// left in the queues of stopped pools): frames, and cells unless a join_handle holds them.
   /// Returns how many tasks it destroyed. Only when no thread runs tasks of this registry.
   std::size_t destroy_all(const std::vector<work_item*>& abandoned) noexcept;
+
+  /// A standalone event_loop's registry: the loop to wake when one of its tasks finishes on another
+  /// thread (its run() checks for the end of its tasks between turns).
+  void set_loop_to_notify(event_loop_impl* loop) noexcept { loop_to_notify_ = loop; }
 
   void set_exception_handler(exception_handler handler);
   void report(std::exception_ptr error) noexcept;
@@ -64,6 +70,7 @@ class task_registry {
   static void bump(std::atomic<std::uint64_t>& counter) noexcept;
   counter_slot& this_thread_counters() noexcept;
 
+  event_loop_impl* loop_to_notify_ = nullptr;  // set once, before any task
   shard shards_[shard_count];
   counter_slot counters_[counter_slots];
   std::mutex handler_mutex_;
