@@ -23,6 +23,7 @@
 
 #include "coring/detail/io_op.hpp"
 #include "coring/detail/unique_fd.hpp"
+#include "coring/file_status.hpp"
 #include "coring/result.hpp"
 #include "coring/task.hpp"
 
@@ -181,6 +182,11 @@ class file {
   /// Flushes data, and only the metadata needed to read it back (fdatasync(2)).
   [[nodiscard]] detail::sync_awaitable datasync() const noexcept {
     return detail::sync_awaitable{fd_.get(), detail::fsync_datasync_flag};
+  }
+
+  /// The open file's status (statx(2) on the descriptor: size, mode, owner, times).
+  [[nodiscard]] detail::statx_awaitable stat() const {
+    return detail::statx_awaitable{fd_.get(), std::string{}, AT_EMPTY_PATH};
   }
 
   /// Closes through the ring. The file is closed (is_open() false) as soon as this is called.

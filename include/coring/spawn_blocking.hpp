@@ -9,6 +9,10 @@
 // The awaiting task resumes on the pool it awaited from; an exception thrown by `fn` is rethrown
 // there. The job is not a cancellation point: once started, fn runs to its end. If the awaiting
 // task is destroyed first (runtime shutdown), fn still runs to its end and its result is dropped.
+// g++ 12 note: a lambda with captures written directly inside the co_await expression
+// (`co_await spawn_blocking([s = std::move(str)] {...})`) can be copied byte-wise by the compiler,
+// which breaks captured short strings; name it first (`auto job = [...]{...}; co_await
+// spawn_blocking(std::move(job));`), as src/net/resolve.cpp does.
 #pragma once
 
 #include <cstddef>
