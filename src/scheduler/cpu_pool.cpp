@@ -16,7 +16,7 @@ constexpr std::size_t injected_batch = 128;
 
 cpu_pool::cpu_pool(task_registry* registry, io_pool* io, unsigned threads,
                    std::chrono::nanoseconds spin_budget)
-    : scheduler(registry), io_(io), spin_budget_(spin_budget) {
+    : scheduler(registry), io_(io) {
   threads = std::max(1u, threads);
   workers_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) {

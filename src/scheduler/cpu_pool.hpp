@@ -85,7 +85,6 @@ class cpu_pool final : public scheduler {
   void push_local(worker& self, work_item* item) noexcept;
 
   io_pool* io_;
-  std::chrono::nanoseconds spin_budget_;
   std::vector<std::unique_ptr<worker>> workers_;
   injection_queue injected_;
   alignas(64) std::atomic<std::uint32_t> searching_{0};
