@@ -18,31 +18,9 @@ using coring_test::counted;
 
 namespace {
 
-coring::runtime_options small() {
-  return {.io_threads = 1, .cpu_threads = 2};
-}
-
-/// Polls (with timed sleeps, from a task) until `pred` holds.
-template <class Pred>
-task<void> wait_until(Pred pred) {
-  for (int i = 0; i < 5000 && !pred(); ++i) (void)co_await coring::sleep_for(1ms);
-  REQUIRE(pred());
-}
-
-/// A task run by hand on the test thread, outside any runtime: a waiter it parks has no home, so
-/// waking it resumes it inline, inside the call that wakes it. Makes the order of events exact.
-class by_hand {
- public:
-  explicit by_hand(task<void> t) : frame_(t.release()) { frame_.resume(); }
-  ~by_hand() { frame_.destroy(); }
-  by_hand(const by_hand&) = delete;
-  by_hand& operator=(const by_hand&) = delete;
-
-  bool done() const { return frame_.done(); }
-
- private:
-  std::coroutine_handle<task<void>::promise_type> frame_;
-};
+using coring_test::block_until;
+using coring_test::by_hand;
+using coring_test::wait_until;
 
 }  // namespace
 
@@ -58,7 +36,7 @@ TEST_CASE("async_event wait after set does not suspend") {
 
   async_event initially_set{true};
   CHECK(initially_set.is_set());
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto body = [&]() -> task<void> {
     const auto before = std::this_thread::get_id();
     co_await e.wait();
@@ -83,7 +61,7 @@ TEST_CASE("async_event wait suspends until set, and set wakes waiters parked bef
 }
 
 TEST_CASE("async_event set wakes every waiter, each on its own pool") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   async_event e;
   std::atomic<int> started{0};
   auto waiter = [&](coring::executor home) -> task<bool> {
@@ -110,7 +88,7 @@ TEST_CASE("async_event set wakes every waiter, each on its own pool") {
 }
 
 TEST_CASE("async_event reset makes later waits suspend until the next set") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   async_event e;
   auto waiter = [&]() -> task<bool> {
     co_await e.wait();
@@ -138,7 +116,7 @@ TEST_CASE("shutdown destroys tasks parked on an async_event wait, and the event 
   {
     async_event e;  // outlives the runtime
     {
-      runtime rt{small()};
+      runtime rt{coring_test::small_runtime()};
       auto waiter = [&](counted) -> task<void> {
         parked.fetch_add(1);
         co_await e.wait();

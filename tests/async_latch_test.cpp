@@ -19,31 +19,9 @@ using coring_test::counted;
 
 namespace {
 
-coring::runtime_options small() {
-  return {.io_threads = 1, .cpu_threads = 2};
-}
-
-/// Polls (with timed sleeps, from a task) until `pred` holds.
-template <class Pred>
-task<void> wait_until(Pred pred) {
-  for (int i = 0; i < 5000 && !pred(); ++i) (void)co_await coring::sleep_for(1ms);
-  REQUIRE(pred());
-}
-
-/// A task run by hand on the test thread, outside any runtime: a waiter it parks has no home, so
-/// waking it resumes it inline, inside the call that wakes it. Makes the order of events exact.
-class by_hand {
- public:
-  explicit by_hand(task<void> t) : frame_(t.release()) { frame_.resume(); }
-  ~by_hand() { frame_.destroy(); }
-  by_hand(const by_hand&) = delete;
-  by_hand& operator=(const by_hand&) = delete;
-
-  bool done() const { return frame_.done(); }
-
- private:
-  std::coroutine_handle<task<void>::promise_type> frame_;
-};
+using coring_test::block_until;
+using coring_test::by_hand;
+using coring_test::wait_until;
 
 }  // namespace
 
@@ -69,7 +47,7 @@ TEST_CASE("async_latch count_down by several at once, and wait after reaching ze
   by_hand late(waiter());
   CHECK(late.done());  // ran to the end inside its first resume
 
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto body = [&]() -> task<void> {
     const auto before = std::this_thread::get_id();
     co_await l.wait();
@@ -80,7 +58,7 @@ TEST_CASE("async_latch count_down by several at once, and wait after reaching ze
 
 TEST_CASE(
     "async_latch count_down from tasks on both pools releases every waiter exactly once, on its own pool") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   constexpr int counters = 8;
   constexpr int waiters = 6;
   async_latch l{counters};
@@ -122,7 +100,7 @@ TEST_CASE("shutdown destroys tasks parked on an async_latch wait") {
   {
     async_latch l{1};  // outlives the runtime
     {
-      runtime rt{small()};
+      runtime rt{coring_test::small_runtime()};
       auto waiter = [&](counted) -> task<void> {
         parked.fetch_add(1);
         co_await l.wait();

@@ -19,16 +19,9 @@ using coring_test::counted;
 
 namespace {
 
-coring::runtime_options small() {
-  return {.io_threads = 1, .cpu_threads = 2};
-}
-
-/// Polls (with timed sleeps, from a task) until `pred` holds.
-template <class Pred>
-task<void> wait_until(Pred pred) {
-  for (int i = 0; i < 5000 && !pred(); ++i) (void)co_await coring::sleep_for(1ms);
-  REQUIRE(pred());
-}
+using coring_test::block_until;
+using coring_test::by_hand;
+using coring_test::wait_until;
 
 }  // namespace
 
@@ -42,7 +35,7 @@ TEST_CASE("async_mutex try_lock takes a free mutex and fails on a held one") {
 }
 
 TEST_CASE("async_mutex lock of a free mutex does not suspend, and unlock frees it") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   async_mutex m;
   auto body = [&]() -> task<void> {
     const auto before = std::this_thread::get_id();
@@ -57,7 +50,7 @@ TEST_CASE("async_mutex lock of a free mutex does not suspend, and unlock frees i
 }
 
 TEST_CASE("async_mutex hands the lock to its waiters in FIFO order, without letting try_lock barge") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   async_mutex m;
   std::vector<int> order;  // written only by the owner of m
   auto waiter = [&](int id) -> task<void> {
@@ -83,7 +76,7 @@ TEST_CASE("async_mutex hands the lock to its waiters in FIFO order, without lett
 }
 
 TEST_CASE("an async_mutex waiter on the CPU pool resumes there when an io task unlocks") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   async_mutex m;
   std::atomic<bool> waiting{false};
   auto cpu_waiter = [&]() -> task<bool> {
@@ -107,7 +100,7 @@ TEST_CASE("an async_mutex waiter on the CPU pool resumes there when an io task u
 }
 
 TEST_CASE("an async_mutex waiter on the io pool resumes there when a CPU task unlocks") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   async_mutex m;
   std::atomic<bool> waiting{false};
   auto io_waiter = [&]() -> task<std::thread::id> {
@@ -133,7 +126,7 @@ TEST_CASE("an async_mutex waiter on the io pool resumes there when a CPU task un
 }
 
 TEST_CASE("async_mutex scoped_lock returns a guard that unlocks at the end of its scope") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   async_mutex m;
   auto body = [&]() -> task<void> {
     {
@@ -160,7 +153,7 @@ TEST_CASE("async_mutex scoped_lock returns a guard that unlocks at the end of it
 }
 
 TEST_CASE("async_mutex scoped_lock's guard unlocks when an exception leaves its scope") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   async_mutex m;
   auto throwing = [&]() -> task<void> {
     auto guard = co_await m.scoped_lock();
@@ -197,7 +190,7 @@ TEST_CASE("async_mutex scoped_lock's guard unlocks when an exception leaves its 
 }
 
 TEST_CASE("async_mutex stress: 8 tasks on both pools increment a plain int 80,000 times") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   async_mutex m;
   int counter = 0;  // guarded by m only
   auto worker = [&]() -> task<void> {
@@ -227,7 +220,7 @@ TEST_CASE("shutdown destroys tasks parked on an async_mutex") {
   async_mutex m;  // outlives the runtime and the tasks it destroys
   std::atomic<int> waiting{0};
   {
-    runtime rt{small()};
+    runtime rt{coring_test::small_runtime()};
     auto parked = [&](counted) -> task<void> {
       waiting.fetch_add(1);
       co_await m.lock();

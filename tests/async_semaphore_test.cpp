@@ -17,16 +17,9 @@ using coring_test::counted;
 
 namespace {
 
-coring::runtime_options small() {
-  return {.io_threads = 1, .cpu_threads = 2};
-}
-
-/// Polls (with timed sleeps, from a task) until `pred` holds.
-template <class Pred>
-task<void> wait_until(Pred pred) {
-  for (int i = 0; i < 5000 && !pred(); ++i) (void)co_await coring::sleep_for(1ms);
-  REQUIRE(pred());
-}
+using coring_test::block_until;
+using coring_test::by_hand;
+using coring_test::wait_until;
 
 }  // namespace
 
@@ -50,7 +43,7 @@ TEST_CASE("async_semaphore try_acquire takes permits until none is left") {
 }
 
 TEST_CASE("async_semaphore acquire with a free permit does not suspend") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   async_semaphore s{1};
   auto body = [&]() -> task<void> {
     const auto before = std::this_thread::get_id();
@@ -65,7 +58,7 @@ TEST_CASE("async_semaphore acquire with a free permit does not suspend") {
 }
 
 TEST_CASE("async_semaphore hands permits to its waiters in FIFO order, without letting try_acquire barge") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   async_semaphore s{0};
   std::vector<int> order;  // touched by io-pool tasks only (one io thread)
   auto waiter = [&](int id) -> task<void> {
@@ -91,7 +84,7 @@ TEST_CASE("async_semaphore hands permits to its waiters in FIFO order, without l
 }
 
 TEST_CASE("async_semaphore release(n) wakes n waiters and counts the permits left over") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   async_semaphore s{0};
   int acquired = 0;  // io-pool tasks only (one io thread)
   auto waiter = [&]() -> task<void> {
@@ -117,7 +110,7 @@ TEST_CASE("async_semaphore release(n) wakes n waiters and counts the permits lef
 }
 
 TEST_CASE("async_semaphore waiters resume on their own pool whichever pool releases") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   async_semaphore s{0};
   std::atomic<int> waiting{0};
   auto cpu_waiter = [&]() -> task<bool> {
@@ -153,7 +146,7 @@ TEST_CASE("async_semaphore waiters resume on their own pool whichever pool relea
 }
 
 TEST_CASE("async_semaphore(3) lets at most 3 of 50 tasks on both pools in at once") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   async_semaphore s{3};
   std::atomic<int> inside{0};
   std::atomic<int> most{0};
@@ -190,7 +183,7 @@ TEST_CASE("shutdown destroys tasks parked on an async_semaphore") {
   async_semaphore s{0};  // outlives the runtime and the tasks it destroys
   std::atomic<int> waiting{0};
   {
-    runtime rt{small()};
+    runtime rt{coring_test::small_runtime()};
     auto parked = [&](counted) -> task<void> {
       waiting.fetch_add(1);
       co_await s.acquire();

@@ -22,40 +22,9 @@ using coring_test::counted;
 
 namespace {
 
-coring::runtime_options small() {
-  return {.io_threads = 1, .cpu_threads = 2};
-}
-
-/// Polls (with timed sleeps, from a task) until `pred` holds.
-template <class Pred>
-task<void> wait_until(Pred pred) {
-  for (int i = 0; i < 5000 && !pred(); ++i) (void)co_await coring::sleep_for(1ms);
-  REQUIRE(pred());
-}
-
-/// Polls from a thread outside the runtime.
-template <class Pred>
-void block_until(Pred pred) {
-  for (int i = 0; i < 5000 && !pred(); ++i) std::this_thread::sleep_for(1ms);
-  REQUIRE(pred());
-}
-
-/// A task run by hand on the test thread, outside any runtime: a waiter it parks has no home, so
-/// waking it resumes it inline, inside the call that wakes it. Makes the order of events exact.
-template <class T>
-class by_hand {
- public:
-  explicit by_hand(task<T> t) : frame_(t.release()) { frame_.resume(); }
-  ~by_hand() { frame_.destroy(); }
-  by_hand(const by_hand&) = delete;
-  by_hand& operator=(const by_hand&) = delete;
-
-  bool done() const { return frame_.done(); }
-  decltype(auto) take() { return frame_.promise().take(); }
-
- private:
-  std::coroutine_handle<typename task<T>::promise_type> frame_;
-};
+using coring_test::block_until;
+using coring_test::by_hand;
+using coring_test::wait_until;
 
 /// Its move constructor throws when the item's value is `poison` (for the by-hand tests only).
 struct fragile {
@@ -126,7 +95,7 @@ TEST_CASE(
 }
 
 TEST_CASE("channel items sent from the CPU pool arrive in FIFO order on the io pool") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   channel<int> ch{4};
   constexpr int count = 10'000;
   std::atomic<int> wrong_pool{0};
@@ -161,7 +130,7 @@ TEST_CASE("channel items sent from the CPU pool arrive in FIFO order on the io p
 }
 
 TEST_CASE("a send to a full channel suspends until a receive makes room, then resumes on its own pool") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   channel<int> ch{1};
   auto sender = [&](int v) -> task<std::error_code> {
     auto r = co_await ch.send(v);
@@ -185,7 +154,7 @@ TEST_CASE("a send to a full channel suspends until a receive makes room, then re
 }
 
 TEST_CASE("a receiver waiting on an empty channel resumes on its own pool, CPU or io") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   channel<int> ch{2};
   auto receiver = [&](coring::executor home) -> task<int> {
     auto r = co_await ch.receive();
@@ -256,7 +225,7 @@ TEST_CASE(
 TEST_CASE(
     "closing a channel wakes its waiting senders with broken_pipe, on their own pools, and drops their "
     "items") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   channel<int> ch{1};
   REQUIRE(ch.try_send(1));
   std::atomic<int> started{0};
@@ -284,7 +253,7 @@ TEST_CASE(
 }
 
 TEST_CASE("closing an empty channel wakes its waiting receivers with broken_pipe, on their own pools") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   channel<int> ch{4};
   std::atomic<int> started{0};
   auto receiver = [&](coring::executor home) -> task<std::error_code> {
@@ -309,7 +278,7 @@ TEST_CASE("closing an empty channel wakes its waiting receivers with broken_pipe
 }
 
 TEST_CASE("a closed channel still delivers its buffered items to receive, then broken_pipe") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   channel<int> ch{4};
   auto body = [&]() -> task<void> {
     for (int i = 1; i <= 3; ++i) CHECK(co_await ch.send(i));
@@ -328,7 +297,7 @@ TEST_CASE(
   constexpr int total = 200'000;
   constexpr int producers = 4;
   constexpr int consumers = 4;
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   channel<int> ch{16};
   std::vector<std::atomic<int>> seen(total);
   std::atomic<int> producers_left{producers};
@@ -393,7 +362,7 @@ TEST_CASE("a channel of move-only items (std::unique_ptr) moves them through") {
   REQUIRE(q != nullptr);  // a failed try_send leaves its argument alone
   CHECK(*q == 2);
 
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto body = [&]() -> task<int> {
     auto producer = [&]() -> task<void> {
       for (int i = 2; i <= 100; ++i) CHECK(co_await ch.send(std::make_unique<int>(i)));
@@ -419,7 +388,7 @@ TEST_CASE("shutdown destroys tasks parked on channel send and receive, and the c
     channel<counted> full{1};  // senders park here
     REQUIRE(full.try_send(counted{}));
     {
-      runtime rt{small()};
+      runtime rt{coring_test::small_runtime()};
       auto receiver = [&](counted) -> task<void> {
         parked.fetch_add(1);
         (void)co_await empty.receive();

@@ -15,16 +15,8 @@ using namespace std::chrono_literals;
 using coring::runtime;
 using coring::task;
 
-namespace {
-
-coring::runtime_options small() {
-  return {.io_threads = 1, .cpu_threads = 2};
-}
-
-}  // namespace
-
 TEST_CASE("block_on runs the task on the io pool and returns its value") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   const auto caller = std::this_thread::get_id();
   auto body = [&]() -> task<std::string> {
     CHECK(rt.io().running_in_this_thread());
@@ -35,7 +27,7 @@ TEST_CASE("block_on runs the task on the io pool and returns its value") {
 }
 
 TEST_CASE("block_on rethrows the task's exception") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto body = []() -> task<int> {
     throw std::runtime_error("from the task");
     co_return 0;
@@ -44,7 +36,7 @@ TEST_CASE("block_on rethrows the task's exception") {
 }
 
 TEST_CASE("block_on from one of the runtime's own threads is refused") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto inner = []() -> task<void> { co_return; };
   auto body = [&]() -> task<bool> {
     try {
@@ -58,7 +50,7 @@ TEST_CASE("block_on from one of the runtime's own threads is refused") {
 }
 
 TEST_CASE("on() moves the task between the pools and really changes threads") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto body = [&]() -> task<void> {
     const auto io_thread = std::this_thread::get_id();
     co_await coring::on(rt.cpu());
@@ -73,7 +65,7 @@ TEST_CASE("on() moves the task between the pools and really changes threads") {
 }
 
 TEST_CASE("a task resumes on the CPU pool after a sleep started there") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto body = [&]() -> task<void> {
     co_await coring::on(rt.cpu());
     for (int i = 0; i < 5; ++i) {
@@ -86,7 +78,7 @@ TEST_CASE("a task resumes on the CPU pool after a sleep started there") {
 }
 
 TEST_CASE("a task resumes on the io pool after a sleep started there") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto body = [&]() -> task<void> {
     const auto before = std::this_thread::get_id();
     auto r = co_await coring::sleep_for(1ms);
@@ -97,7 +89,7 @@ TEST_CASE("a task resumes on the io pool after a sleep started there") {
 }
 
 TEST_CASE("sleep_for waits at least the given time") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto body = []() -> task<std::chrono::steady_clock::duration> {
     const auto start = std::chrono::steady_clock::now();
     (void)co_await coring::sleep_for(20ms);
@@ -107,7 +99,7 @@ TEST_CASE("sleep_for waits at least the given time") {
 }
 
 TEST_CASE("sleep_until a past deadline completes at once") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto body = []() -> task<bool> {
     auto r = co_await coring::sleep_until(std::chrono::steady_clock::now() - 1h);
     co_return static_cast<bool>(r);
@@ -116,7 +108,7 @@ TEST_CASE("sleep_until a past deadline completes at once") {
 }
 
 TEST_CASE("timers fire in deadline order") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   std::mutex m;
   std::vector<int> order;
   auto sleeper = [&](int ms) -> task<void> {
@@ -134,7 +126,7 @@ TEST_CASE("timers fire in deadline order") {
 }
 
 TEST_CASE("spawn returns a handle that gives the task's value") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto square = [](int x) -> task<int> { co_return x* x; };
   auto body = [&]() -> task<int> {
     auto a = coring::spawn(rt.cpu(), square(3));
@@ -145,14 +137,14 @@ TEST_CASE("spawn returns a handle that gives the task's value") {
 }
 
 TEST_CASE("a spawned task runs on the pool it was spawned on") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto where = [&]() -> task<bool> { co_return rt.cpu().running_in_this_thread(); };
   auto body = [&]() -> task<bool> { co_return co_await coring::spawn(rt.cpu(), where()); };
   CHECK(rt.block_on(body()));
 }
 
 TEST_CASE("the joiner resumes on its own pool after the child finishes on another") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto child = [&]() -> task<int> {
     (void)co_await coring::sleep_for(1ms);
     co_return 7;
@@ -171,7 +163,7 @@ TEST_CASE("the joiner resumes on its own pool after the child finishes on anothe
 }
 
 TEST_CASE("an exception crosses from the CPU pool to the awaiting io task") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto failing = [&]() -> task<int> {
     CHECK(rt.cpu().running_in_this_thread());
     throw std::out_of_range("cpu side");
@@ -190,7 +182,7 @@ TEST_CASE("an exception crosses from the CPU pool to the awaiting io task") {
 }
 
 TEST_CASE("an exception in a task that moved pools propagates through co_await") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto inner = [&]() -> task<void> {
     co_await coring::on(rt.cpu());
     throw std::runtime_error("after the hop");
@@ -207,7 +199,7 @@ TEST_CASE("an exception in a task that moved pools propagates through co_await")
 }
 
 TEST_CASE("dropping a join_handle detaches the task, which still runs to the end") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   std::atomic<int> done{0};
   auto work = [&]() -> task<void> {
     (void)co_await coring::sleep_for(2ms);
@@ -223,7 +215,7 @@ TEST_CASE("dropping a join_handle detaches the task, which still runs to the end
 }
 
 TEST_CASE("an exception escaping a detached task reaches the runtime's handler") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   std::mutex m;
   std::vector<std::string> seen;
   rt.set_unhandled_exception_handler([&](std::exception_ptr e) {
@@ -264,7 +256,7 @@ TEST_CASE("an exception escaping a detached task reaches the runtime's handler")
 }
 
 TEST_CASE("an awaited exception is not reported to the handler") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   std::atomic<int> reported{0};
   rt.set_unhandled_exception_handler([&](std::exception_ptr) { reported.fetch_add(1); });
   auto failing = []() -> task<void> {
@@ -281,7 +273,7 @@ TEST_CASE("an awaited exception is not reported to the handler") {
 }
 
 TEST_CASE("cancel before the task starts: it never runs and joining reports operation_canceled") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   std::atomic<bool> ran{false};
   auto work = [&]() -> task<int> {
     ran = true;
@@ -303,7 +295,7 @@ TEST_CASE("cancel before the task starts: it never runs and joining reports oper
 }
 
 TEST_CASE("cancel wakes a sleeping task with operation_canceled, on its own pool") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto sleeper = [&]() -> task<std::error_code> {
     auto r = co_await coring::sleep_for(1h);
     CHECK(rt.cpu().running_in_this_thread());
@@ -319,7 +311,7 @@ TEST_CASE("cancel wakes a sleeping task with operation_canceled, on its own pool
 }
 
 TEST_CASE("cancel reaches a sleep inside a task awaited by the spawned task") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto inner = []() -> task<std::error_code> { co_return (co_await coring::sleep_for(1h)).error(); };
   auto outer = [&]() -> task<std::error_code> { co_return co_await inner(); };
   auto body = [&]() -> task<std::error_code> {
@@ -332,7 +324,7 @@ TEST_CASE("cancel reaches a sleep inside a task awaited by the spawned task") {
 }
 
 TEST_CASE("cancel racing with timer expiry completes exactly once either way") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto sleeper = []() -> task<int> {
     auto r = co_await coring::sleep_for(std::chrono::microseconds(200));
     co_return r ? 1 : 2;
@@ -356,7 +348,7 @@ TEST_CASE("cancel racing with timer expiry completes exactly once either way") {
 }
 
 TEST_CASE("a sleep awaited after cancel() completes at once with operation_canceled") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   std::atomic<bool> started{false};
   std::atomic<bool> go{false};
   auto sleeper = [&]() -> task<std::error_code> {
@@ -394,7 +386,7 @@ TEST_CASE("yield lets other tasks on the same loop run") {
 }
 
 TEST_CASE("yield on the CPU pool keeps the task on the CPU pool") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   auto body = [&]() -> task<bool> {
     co_await coring::on(rt.cpu());
     for (int i = 0; i < 100; ++i) co_await coring::yield();
@@ -404,13 +396,13 @@ TEST_CASE("yield on the CPU pool keeps the task on the CPU pool") {
 }
 
 TEST_CASE("spawning an empty task is a clear error") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   task<void> empty;
   CHECK_THROWS_AS(coring::spawn(rt.cpu(), std::move(empty)), std::invalid_argument);
 }
 
 TEST_CASE("metrics count spawned and completed tasks and ring traffic") {
-  runtime rt{small()};
+  runtime rt{coring_test::small_runtime()};
   const auto before = rt.metrics();
   CHECK(before.io_threads == 1);
   CHECK(before.cpu_threads == 2);

@@ -34,12 +34,6 @@ struct pipe_pair {
   }
 };
 
-template <class Pred>
-void wait_until(Pred pred) {
-  for (int i = 0; i < 5000 && !pred(); ++i) std::this_thread::sleep_for(1ms);
-  REQUIRE(pred());
-}
-
 }  // namespace
 
 TEST_CASE("shutdown destroys tasks sleeping on both pools and frees their frames") {
@@ -55,7 +49,7 @@ TEST_CASE("shutdown destroys tasks sleeping on both pools and frees their frames
     for (int i = 0; i < 50; ++i) coring::spawn(rt.io(), sleeper(counted{})).detach();
     for (int i = 0; i < 50; ++i) coring::spawn(rt.cpu(), sleeper(counted{})).detach();
     kept = coring::spawn(rt.cpu(), sleeper(counted{}));
-    wait_until([&] { return asleep.load() == 101; });
+    coring_test::block_until([&] { return asleep.load() == 101; });
     CHECK(counted::alive == 101);
     rt.shutdown();
     CHECK(counted::alive == 0);
@@ -84,7 +78,7 @@ TEST_CASE("shutdown cancels reads in flight before it frees the buffers they wri
     for (int i = 0; i < 4; ++i) {
       coring::spawn(i % 2 ? rt.cpu() : rt.io(), reader(pipes[i].read_end, counted{})).detach();
     }
-    wait_until([&] { return reading.load() == 4; });
+    coring_test::block_until([&] { return reading.load() == 4; });
     std::this_thread::sleep_for(10ms);  // let the reads reach the kernel
     rt.shutdown();
     CHECK(counted::alive == 0);
@@ -109,7 +103,7 @@ TEST_CASE("a thread blocked in block_on learns that the runtime shut down") {
       seen = e.code();
     }
   });
-  wait_until([&] { return started.load(); });
+  coring_test::block_until([&] { return started.load(); });
   rt.shutdown();
   waiter.join();
   CHECK(seen == std::errc::operation_canceled);
@@ -124,7 +118,7 @@ TEST_CASE("joining a task destroyed by shutdown reports operation_canceled") {
     co_return 1;
   };
   auto h = coring::spawn(rt.io(), forever());
-  wait_until([&] { return started.load(); });
+  coring_test::block_until([&] { return started.load(); });
   rt.shutdown();
   REQUIRE(h.done());
   // Awaiting needs a coroutine; drive it by hand (the runtime is gone).
@@ -175,7 +169,7 @@ TEST_CASE("a task chain suspended deep inside awaited tasks is destroyed from it
       co_await middle(counted{});
     };
     coring::spawn(rt.io(), root(counted{})).detach();
-    wait_until([&] { return deep.load(); });
+    coring_test::block_until([&] { return deep.load(); });
     CHECK(counted::alive >= 3);  // frame copies (and temporaries alive across the co_await)
   }
   CHECK(counted::alive == 0);
@@ -207,9 +201,9 @@ TEST_CASE("a destructor that wakes another task during shutdown does not resume 
       FAIL("no waiter may get the lock before shutdown");
     };
     coring::spawn(rt.io(), holder(counted{})).detach();
-    wait_until([&] { return parked.load() == 1; });
+    coring_test::block_until([&] { return parked.load() == 1; });
     for (int i = 0; i < 4; ++i) coring::spawn(i % 2 ? rt.cpu() : rt.io(), waiter(counted{})).detach();
-    wait_until([&] { return parked.load() == 5; });
+    coring_test::block_until([&] { return parked.load() == 5; });
     std::this_thread::sleep_for(10ms);  // let the waiters park on the mutex
     rt.shutdown();
     CHECK(counted::alive == 0);

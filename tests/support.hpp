@@ -1,7 +1,14 @@
 // Helpers shared by the tests.
 #pragma once
 
+#include <doctest/doctest.h>
+
 #include <atomic>
+#include <chrono>
+#include <coring/runtime.hpp>
+#include <coring/sleep.hpp>
+#include <coring/task.hpp>
+#include <coroutine>
 #include <thread>
 
 namespace coring_test {
@@ -17,5 +24,41 @@ struct counted {
 inline std::thread::id this_id() noexcept {
   return std::this_thread::get_id();
 }
+
+/// The runtime most tests use: one io loop, two CPU workers.
+inline coring::runtime_options small_runtime() noexcept {
+  return {.io_threads = 1, .cpu_threads = 2};
+}
+
+/// Polls (with timed sleeps, from a task) until `pred` holds.
+template <class Pred>
+coring::task<void> wait_until(Pred pred) {
+  for (int i = 0; i < 5000 && !pred(); ++i) (void)co_await coring::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(pred());
+}
+
+/// Polls from a thread outside the runtime.
+template <class Pred>
+void block_until(Pred pred) {
+  for (int i = 0; i < 5000 && !pred(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(pred());
+}
+
+/// A task run by hand on the test thread, outside any runtime: a waiter it parks has no home, so
+/// waking it resumes it inline, inside the call that wakes it. Makes the order of events exact.
+template <class T = void>
+class by_hand {
+ public:
+  explicit by_hand(coring::task<T> t) : frame_(t.release()) { frame_.resume(); }
+  ~by_hand() { frame_.destroy(); }
+  by_hand(const by_hand&) = delete;
+  by_hand& operator=(const by_hand&) = delete;
+
+  bool done() const { return frame_.done(); }
+  decltype(auto) take() { return frame_.promise().take(); }
+
+ private:
+  std::coroutine_handle<typename coring::task<T>::promise_type> frame_;
+};
 
 }  // namespace coring_test
