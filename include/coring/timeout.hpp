@@ -4,21 +4,31 @@
 //   auto n = co_await coring::timeout(std::chrono::seconds(5), stream.read(buffer));
 //   if (n.error() == std::errc::timed_out) ...
 //
-// The awaitable runs as a child task on the awaiting task's pool, raced against a timer (see
-// when_any): when the timer wins, the child is asked to stop (its sleeps and ring operations
-// complete with operation_canceled) and awaited before timeout returns, so buffers it uses are
-// free again. An awaitable that already returns result<T> gives result<T> (not result<result<T>>);
-// an exception it throws is rethrown. Await the result in the same expression (the awaitable is
-// awaited in place). (A linked IORING_OP_LINK_TIMEOUT for single ring operations is future work:
-// today every deadline is a timer in the loop's heap.)
+// A single ring operation (stream.read(), file.read_at(), listener.accept(), sleep_for(), ...)
+// gets the deadline itself: it is submitted with a linked IORING_OP_LINK_TIMEOUT (an absolute
+// CLOCK_MONOTONIC time, so a retry after EINTR/EAGAIN keeps it), no task and no timer is added, and
+// the operation completes with errc::timed_out when the kernel cancels it. The task resumes only
+// after both completions, so the buffer outlives the kernel's use of it.
+//
+// Anything else (a task, when_all, ...) runs as a child task on the awaiting task's pool, raced
+// against a timer (see when_any): when the timer wins, the child is asked to stop (its sleeps and
+// ring operations complete with operation_canceled) and awaited before timeout returns, so buffers
+// it uses are free again. An awaitable that already returns result<T> gives result<T> (not
+// result<result<T>>); an exception it throws is rethrown. Await the result in the same expression
+// (the awaitable is awaited in place).
 #pragma once
 
 #include <chrono>
+#include <concepts>
+#include <coroutine>
+#include <cstdint>
+#include <limits>
 #include <system_error>
 #include <type_traits>
 #include <utility>
 
 #include "coring/detail/awaitable_traits.hpp"
+#include "coring/detail/io_op.hpp"
 #include "coring/result.hpp"
 #include "coring/sleep.hpp"
 #include "coring/task.hpp"
@@ -49,11 +59,49 @@ task<timeout_result_t<R>> race_timeout(task<R> work, std::chrono::nanoseconds li
   }
 }
 
+template <class Op>
+concept ring_awaitable = std::derived_from<std::remove_cvref_t<Op>, op_awaitable>;
+
+/// A ring operation with a deadline: the operation itself, awaited in place.
+template <class Op>
+struct deadline_awaitable {
+  Op& inner;
+
+  bool await_ready() noexcept { return inner.await_ready(); }
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
+    return inner.await_suspend(awaiting);
+  }
+  decltype(auto) await_resume() noexcept { return inner.await_resume(); }
+};
+
+inline std::uint64_t deadline_after(std::chrono::nanoseconds limit) noexcept {
+  const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count();
+  constexpr auto far = std::numeric_limits<std::int64_t>::max() / 2;  // no overflow in the kernel either
+  if (limit.count() <= 0) return static_cast<std::uint64_t>(now);
+  if (limit.count() >= far - now) return static_cast<std::uint64_t>(far);
+  return static_cast<std::uint64_t>(now + limit.count());
+}
+
 }  // namespace detail
 
+/// A ring operation or sleep with a deadline (a linked timeout in the kernel).
+template <class Rep, class Period, detail::ring_awaitable Op>
+[[nodiscard]] detail::deadline_awaitable<std::remove_reference_t<Op>> timeout(
+    std::chrono::duration<Rep, Period> limit, Op&& operation) noexcept {
+  using seconds = std::chrono::duration<double>;
+  const bool far = std::chrono::duration_cast<seconds>(limit) >= seconds(1e9);  // ~31 years
+  operation.op.deadline = detail::deadline_after(
+      far ? std::chrono::nanoseconds::max() : std::chrono::duration_cast<std::chrono::nanoseconds>(limit));
+  return {operation};
+}
+
 template <class Rep, class Period, class Awaitable>
-requires detail::awaitable<std::remove_reference_t<Awaitable>>
-auto timeout(std::chrono::duration<Rep, Period> limit, Awaitable&& awaitable) {
+requires(detail::awaitable<std::remove_reference_t<Awaitable>> &&
+         !detail::ring_awaitable<Awaitable>) auto timeout(std::chrono::duration<Rep, Period> limit,
+                                                          Awaitable&& awaitable) {
   return detail::race_timeout(detail::to_task(std::forward<Awaitable>(awaitable)),
                               std::chrono::duration_cast<std::chrono::nanoseconds>(limit));
 }

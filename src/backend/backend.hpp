@@ -20,6 +20,10 @@ class completion_sink {
  public:
   /// One completion of `op`: `result` is >= 0 or -errno; `more` is true when the op will complete again.
   virtual void on_completion(io_op& op, int result, bool more) noexcept = 0;
+  /// The readiness poll that runs before retrying an op that got -EAGAIN has completed.
+  virtual void on_ready(io_op& op, int result) noexcept = 0;
+  /// The linked timeout submitted with an op that has a deadline has completed (-ETIME: it fired).
+  virtual void on_deadline(io_op& op, int result) noexcept = 0;
 
  protected:
   ~completion_sink() = default;
@@ -37,7 +41,10 @@ class backend {
 
   /// Enables the ring for the calling thread (single-issuer rings bind to one thread).
   virtual void attach_to_current_thread() = 0;
-  /// Queues `op` for submission; it is handed to the kernel at the next wait().
+  /// Queues `op` for submission; it is handed to the kernel at the next wait(). With
+  /// `op.awaiting_readiness` the request is a poll for the readiness the op waits for (-EAGAIN);
+  /// with `op.deadline` a linked timeout goes with it, which takes one more reference on
+  /// `op.pending` and completes through on_deadline().
   virtual void submit(io_op& op) noexcept = 0;
   /// Asks the kernel to cancel an op that was submitted.
   virtual void cancel(io_op& op) noexcept = 0;

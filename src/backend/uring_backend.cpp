@@ -11,14 +11,18 @@
 // bench/wake_bench.cpp compares this with IORING_OP_MSG_RING (which needs a ring on the waker's
 // side); see docs/architecture.md for the figures and the choice.
 //
-// user_data: the io_op's address, or one of two tags below (pointers are never 0 or 1).
+// user_data: the io_op's address, or one of two tags below (pointers are never 0 or 1). The low
+// bits of an op's address (aligned to 8) say which of its requests completed: the op itself, its
+// readiness poll, or its linked timeout.
 #include <liburing.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <deque>
 #include <string>
@@ -35,6 +39,30 @@ namespace {
 
 constexpr std::uint64_t ignored_tag = 0;  // completions of cancel requests
 constexpr std::uint64_t wake_tag = 1;     // the armed eventfd read
+
+constexpr std::uint64_t deadline_bit = 1;   // op address | 1: the op's linked timeout
+constexpr std::uint64_t readiness_bit = 2;  // op address | 2: the op's readiness poll
+constexpr std::uint64_t tag_mask = 7;
+static_assert(alignof(io_op) >= 8);
+static_assert(sizeof(linked_timespec) == sizeof(__kernel_timespec));
+static_assert(offsetof(linked_timespec, tv_nsec) == offsetof(__kernel_timespec, tv_nsec));
+
+std::uint64_t tagged(const io_op& op, std::uint64_t bits) noexcept {
+  return reinterpret_cast<std::uint64_t>(&op) | bits;
+}
+
+/// What an op that got -EAGAIN waits for before it is retried.
+unsigned readiness_mask(op_code code) noexcept {
+  switch (code) {
+    case op_code::write:
+    case op_code::send:
+    case op_code::sendmsg:
+    case op_code::connect:
+      return POLLOUT;
+    default:
+      return POLLIN;
+  }
+}
 
 struct setup_attempt {
   unsigned flags;
@@ -99,12 +127,11 @@ class uring_backend final : public backend {
   }
 
   void submit(io_op& op) noexcept override {
-    io_uring_sqe* sqe = next_sqe();
-    if (sqe == nullptr) {
+    if (!backlog_.empty() || !reserve(sqes_needed(op))) {
       backlog_.push_back(&op);
       return;
     }
-    prepare(sqe, op);
+    prepare(op);
   }
 
   void cancel(io_op& op) noexcept override {
@@ -118,7 +145,7 @@ class uring_backend final : public backend {
     }
     io_uring_sqe* sqe = next_sqe_or_flush();
     if (sqe == nullptr) return;  // the ring is unusable; the op will complete on its own
-    io_uring_prep_cancel64(sqe, reinterpret_cast<std::uint64_t>(&op), 0);
+    io_uring_prep_cancel64(sqe, tagged(op, op.awaiting_readiness ? readiness_bit : 0), 0);
     io_uring_sqe_set_data64(sqe, ignored_tag);
   }
 
@@ -198,6 +225,16 @@ class uring_backend final : public backend {
 
   io_uring_sqe* next_sqe_or_flush() noexcept { return next_sqe(); }
 
+  static unsigned sqes_needed(const io_op& op) noexcept { return op.deadline != 0 ? 2 : 1; }
+
+  /// Makes room for `n` SQEs that must reach the kernel in the same submission (a linked pair).
+  bool reserve(unsigned n) noexcept {
+    if (io_uring_sq_space_left(&ring_) >= n) return true;
+    const int rc = io_uring_submit(&ring_);
+    if (rc > 0) note_submitted(static_cast<unsigned>(rc));
+    return io_uring_sq_space_left(&ring_) >= n;
+  }
+
   void note_submitted(unsigned n) noexcept {
     submissions_.store(submissions_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
@@ -211,7 +248,32 @@ class uring_backend final : public backend {
     wake_armed_ = true;
   }
 
-  void prepare(io_uring_sqe* sqe, io_op& op) noexcept {
+  /// Fills the SQE(s) for `op`; reserve(sqes_needed(op)) succeeded.
+  void prepare(io_op& op) noexcept {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (op.awaiting_readiness) {
+      io_uring_prep_poll_add(sqe, op.fd, readiness_mask(op.code));
+      io_uring_sqe_set_data64(sqe, tagged(op, readiness_bit));
+    } else {
+      prepare_op(sqe, op);
+      io_uring_sqe_set_data(sqe, &op);
+    }
+    op.in_kernel = true;
+    ++in_flight_;
+    if (op.deadline != 0) {
+      sqe->flags |= IOSQE_IO_LINK;
+      op.deadline_spec.tv_sec = static_cast<std::int64_t>(op.deadline / 1'000'000'000);
+      op.deadline_spec.tv_nsec = static_cast<long long>(op.deadline % 1'000'000'000);
+      io_uring_sqe* timeout_sqe = io_uring_get_sqe(&ring_);
+      io_uring_prep_link_timeout(timeout_sqe, reinterpret_cast<__kernel_timespec*>(&op.deadline_spec),
+                                 IORING_TIMEOUT_ABS);
+      io_uring_sqe_set_data64(timeout_sqe, tagged(op, deadline_bit));
+      op.pending.fetch_add(1, std::memory_order_relaxed);
+      ++in_flight_;
+    }
+  }
+
+  static void prepare_op(io_uring_sqe* sqe, io_op& op) noexcept {
     switch (op.code) {
       case op_code::read:
         io_uring_prep_read(sqe, op.fd, op.buffer, op.len, op.offset);
@@ -270,9 +332,6 @@ class uring_backend final : public backend {
         io_uring_prep_nop(sqe);  // timers live in the loop's heap; never submitted
         break;
     }
-    io_uring_sqe_set_data(sqe, &op);
-    op.in_kernel = true;
-    ++in_flight_;
   }
 
   std::size_t reap(completion_sink& sink) noexcept {
@@ -299,7 +358,18 @@ class uring_backend final : public backend {
         }
         const bool more = (e.flags & IORING_CQE_F_MORE) != 0;
         if (!more) --in_flight_;
-        sink.on_completion(*reinterpret_cast<io_op*>(e.data), e.res, more);
+        io_op& op = *reinterpret_cast<io_op*>(e.data & ~tag_mask);
+        switch (e.data & tag_mask) {
+          case deadline_bit:
+            sink.on_deadline(op, e.res);
+            break;
+          case readiness_bit:
+            sink.on_ready(op, e.res);
+            break;
+          default:
+            sink.on_completion(op, e.res, more);
+            break;
+        }
         ++handed;
       }
     }
@@ -308,11 +378,10 @@ class uring_backend final : public backend {
 
   void flush_backlog() noexcept {
     while (!backlog_.empty()) {
-      io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-      if (sqe == nullptr) return;
       io_op* op = backlog_.front();
+      if (io_uring_sq_space_left(&ring_) < sqes_needed(*op)) return;
       backlog_.pop_front();
-      prepare(sqe, *op);
+      prepare(*op);
     }
   }
 

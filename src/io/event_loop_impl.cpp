@@ -232,7 +232,8 @@ std::size_t event_loop_impl::fire_timers() noexcept {
   while (!timers_.empty() && timers_.next_deadline() <= now) {
     io_op* op = timers_.top();
     timers_.remove(op);
-    finish(*op, 0);
+    // A timer given a deadline before its own end was moved to the deadline (see start()).
+    finish(*op, op->deadline != 0 && op->deadline == op->offset ? -ETIMEDOUT : 0);
     ++fired;
   }
   return fired;
@@ -256,6 +257,7 @@ void event_loop_impl::start(io_op& op) noexcept {
     return;
   }
   if (op.code == op_code::timer) {
+    if (op.deadline != 0 && op.deadline < op.offset) op.offset = op.deadline;
     timers_.push(&op);
     return;
   }
@@ -289,9 +291,45 @@ void event_loop_impl::cancel(io_op& op) noexcept {
   release(op);  // the stop request's reference
 }
 
+namespace {
+
+/// Whether an op that failed with EINTR or EAGAIN may simply run again: everything but close (a
+/// close that reported EINTR has released the descriptor) and timers, which never reach the ring.
+bool may_retry(const io_op& op, int result) noexcept {
+  if (result != -EINTR && result != -EAGAIN) return false;
+  if (op.cancel_requested || op.timed_out) return false;
+  return op.code != op_code::close && op.code != op_code::timer &&
+         !(result == -EAGAIN && op.code == op_code::poll);
+}
+
+}  // namespace
+
 void event_loop_impl::on_completion(io_op& op, int result, bool more) noexcept {
   if (more) return;  // no multishot op yet
+  if (!draining_ && may_retry(op, result)) {
+    // EINTR: run it again. EAGAIN (a request made with MSG_DONTWAIT, or a descriptor the kernel
+    // would not wait on): wait for readiness with a poll first, then run it again. A deadline stays
+    // the same absolute time across retries.
+    op.awaiting_readiness = result == -EAGAIN;
+    backend_->submit(op);
+    return;
+  }
+  if (op.cancel_requested && (result == -EINTR || result == -EAGAIN)) result = -ECANCELED;
   finish(op, result);
+}
+
+void event_loop_impl::on_ready(io_op& op, int result) noexcept {
+  op.awaiting_readiness = false;
+  if (result < 0 || op.cancel_requested || draining_) {
+    finish(op, result < 0 ? result : -ECANCELED);
+    return;
+  }
+  backend_->submit(op);
+}
+
+void event_loop_impl::on_deadline(io_op& op, int result) noexcept {
+  if (result == -ETIME) op.timed_out = true;
+  release(op);
 }
 
 void event_loop_impl::finish(io_op& op, int result) noexcept {
@@ -303,6 +341,8 @@ void event_loop_impl::finish(io_op& op, int result) noexcept {
 void event_loop_impl::release(io_op& op) noexcept {
   if (op.pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   if (draining_) return;  // shutdown: frames are destroyed, not resumed
+  // The linked timeout canceled the op (its completion and the op's may come in either order).
+  if (op.timed_out && op.result == -ECANCELED) op.result = -ETIMEDOUT;
   if (op.home == this) {
     op.waiter.resume();
   } else {

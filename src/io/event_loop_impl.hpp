@@ -91,6 +91,8 @@ class event_loop_impl final : public scheduler, private completion_sink {
 
  private:
   void on_completion(io_op& op, int result, bool more) noexcept override;
+  void on_ready(io_op& op, int result) noexcept override;
+  void on_deadline(io_op& op, int result) noexcept override;
   void finish(io_op& op, int result) noexcept;
   void release(io_op& op) noexcept;
   std::size_t run_ready() noexcept;

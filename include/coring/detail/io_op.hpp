@@ -45,6 +45,12 @@ enum class op_code : std::uint8_t {
 
 struct io_op;
 
+/// Layout of the kernel's __kernel_timespec (checked in the backend).
+struct linked_timespec {
+  std::int64_t tv_sec;
+  long long tv_nsec;
+};
+
 struct op_start_item : work_item {};
 struct op_cancel_item : work_item {};
 
@@ -60,6 +66,8 @@ struct io_op : op_start_item, op_cancel_item, cancel_hook {
   bool in_kernel = false;
   bool finished = false;
   bool cancel_requested = false;
+  bool timed_out = false;           // its linked deadline expired (the result becomes -ETIMEDOUT)
+  bool awaiting_readiness = false;  // got -EAGAIN: a readiness poll runs before the retry
   int fd = -1;
   std::uint32_t len = 0;
   std::uint32_t op_flags = 0;  // open flags, msg flags, poll mask, fsync flags
@@ -69,6 +77,10 @@ struct io_op : op_start_item, op_cancel_item, cancel_hook {
   std::uint32_t heap_index = 0;           // timers
   std::atomic<std::uint32_t> pending{0};  // 1 for the op + 1 per stop request still in flight
   std::uint64_t offset = 0;               // file offset, or a timer's deadline in steady_clock ns
+  // Absolute steady_clock deadline in ns (0: none). Ring ops get a linked IORING_OP_LINK_TIMEOUT;
+  // timers fire at the earlier of the two.
+  std::uint64_t deadline = 0;
+  linked_timespec deadline_spec{};  // what the kernel reads for the linked timeout
   void* buffer = nullptr;
   const void* address = nullptr;  // sockaddr, path; accept: where the peer's address goes, with
                                   // `buffer` pointing at its socklen_t length
