@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -16,10 +17,16 @@
 
 namespace coring::detail {
 
+/// What a completion says beyond its result.
+struct completion_flags {
+  bool more = false;         // the op will complete again (multishot)
+  std::int32_t buffer = -1;  // the provided buffer the kernel filled, or -1
+};
+
 class completion_sink {
  public:
-  /// One completion of `op`: `result` is >= 0 or -errno; `more` is true when the op will complete again.
-  virtual void on_completion(io_op& op, int result, bool more) noexcept = 0;
+  /// One completion of `op`: `result` is >= 0 or -errno.
+  virtual void on_completion(io_op& op, int result, completion_flags flags) noexcept = 0;
   /// The readiness poll that runs before retrying an op that got -EAGAIN has completed.
   virtual void on_ready(io_op& op, int result) noexcept = 0;
   /// The linked timeout submitted with an op that has a deadline has completed (-ETIME: it fired).
@@ -56,6 +63,13 @@ class backend {
                            std::optional<std::chrono::nanoseconds> timeout) noexcept = 0;
   /// Makes a wait() in progress (or the next one) return. Any thread.
   virtual void wake() noexcept = 0;
+  /// Registers the ring's provided-buffer ring (`count`, a power of two, buffers of `size` bytes)
+  /// that recv_multishot ops receive into. Returns 0 or -errno. Once per backend.
+  virtual int provide_buffers(unsigned count, unsigned size) noexcept = 0;
+  /// The memory of provided buffer `id`.
+  virtual std::byte* buffer_data(std::int32_t id) noexcept = 0;
+  /// Gives buffer `id` back to the kernel (it was handed out by a completion).
+  virtual void recycle_buffer(std::int32_t id) noexcept = 0;
   /// Ops handed to the kernel whose last completion has not been reaped yet.
   virtual std::size_t in_flight() const noexcept = 0;
   virtual backend_counters counters() const noexcept = 0;

@@ -17,6 +17,8 @@
 #include <liburing.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -39,6 +41,8 @@ namespace {
 
 constexpr std::uint64_t ignored_tag = 0;  // completions of cancel requests
 constexpr std::uint64_t wake_tag = 1;     // the armed eventfd read
+
+constexpr unsigned short buffer_group = 0;  // the one provided-buffer ring of a backend
 
 constexpr std::uint64_t deadline_bit = 1;   // op address | 1: the op's linked timeout
 constexpr std::uint64_t readiness_bit = 2;  // op address | 2: the op's readiness poll
@@ -113,6 +117,10 @@ class uring_backend final : public backend {
   ~uring_backend() override {
     io_uring_queue_exit(&ring_);
     close(wake_fd_);
+    if (buffers_ != nullptr) {
+      munmap(buf_ring_, buffer_count_ * sizeof(io_uring_buf));
+      munmap(buffers_, std::size_t{buffer_count_} * buffer_size_);
+    }
   }
 
   void attach_to_current_thread() override {
@@ -202,6 +210,54 @@ class uring_backend final : public backend {
   void wake() noexcept override {
     const eventfd_t one = 1;
     [[maybe_unused]] const int rc = eventfd_write(wake_fd_, one);
+  }
+
+  int provide_buffers(unsigned count, unsigned size) noexcept override {
+    if (buffers_ != nullptr) return -EEXIST;
+    if (count == 0 || (count & (count - 1)) != 0 || count > 32768 || size == 0) return -EINVAL;
+    const std::size_t ring_bytes = count * sizeof(io_uring_buf);
+    void* ring_memory = mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (ring_memory == MAP_FAILED) return -errno;
+    auto* memory = static_cast<std::byte*>(
+        mmap(nullptr, std::size_t{count} * size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0));
+    if (memory == MAP_FAILED) {
+      const int err = errno;
+      munmap(ring_memory, ring_bytes);
+      return -err;
+    }
+    buf_ring_ = static_cast<io_uring_buf_ring*>(ring_memory);
+    io_uring_buf_ring_init(buf_ring_);
+    io_uring_buf_reg reg{};
+    reg.ring_addr = reinterpret_cast<std::uint64_t>(ring_memory);
+    reg.ring_entries = count;
+    reg.bgid = buffer_group;
+    const int rc = io_uring_register_buf_ring(&ring_, &reg, 0);
+    if (rc < 0) {
+      munmap(ring_memory, ring_bytes);
+      munmap(memory, std::size_t{count} * size);
+      buf_ring_ = nullptr;
+      return rc;
+    }
+    buffers_ = memory;
+    buffer_count_ = count;
+    buffer_size_ = size;
+    for (unsigned id = 0; id < count; ++id) {
+      io_uring_buf_ring_add(buf_ring_, buffers_ + std::size_t{id} * size, size,
+                            static_cast<unsigned short>(id), io_uring_buf_ring_mask(count),
+                            static_cast<int>(id));
+    }
+    io_uring_buf_ring_advance(buf_ring_, static_cast<int>(count));
+    return 0;
+  }
+
+  std::byte* buffer_data(std::int32_t id) noexcept override {
+    return buffers_ + static_cast<std::size_t>(id) * buffer_size_;
+  }
+
+  void recycle_buffer(std::int32_t id) noexcept override {
+    io_uring_buf_ring_add(buf_ring_, buffer_data(id), buffer_size_, static_cast<unsigned short>(id),
+                          io_uring_buf_ring_mask(buffer_count_), 0);
+    io_uring_buf_ring_advance(buf_ring_, 1);
   }
 
   std::size_t in_flight() const noexcept override { return in_flight_; }
@@ -328,8 +384,17 @@ class uring_backend final : public backend {
       case op_code::recvmsg:
         io_uring_prep_recvmsg(sqe, op.fd, static_cast<msghdr*>(op.buffer), op.op_flags);
         break;
+      case op_code::accept_multishot:
+        io_uring_prep_multishot_accept(sqe, op.fd, nullptr, nullptr, SOCK_CLOEXEC);
+        break;
+      case op_code::recv_multishot:
+        io_uring_prep_recv_multishot(sqe, op.fd, nullptr, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = buffer_group;
+        break;
       case op_code::timer:
-        io_uring_prep_nop(sqe);  // timers live in the loop's heap; never submitted
+      case op_code::take_next:
+        io_uring_prep_nop(sqe);  // handled by the loop; never submitted
         break;
     }
   }
@@ -366,9 +431,14 @@ class uring_backend final : public backend {
           case readiness_bit:
             sink.on_ready(op, e.res);
             break;
-          default:
-            sink.on_completion(op, e.res, more);
+          default: {
+            completion_flags flags;
+            flags.more = more;
+            if ((e.flags & IORING_CQE_F_BUFFER) != 0)
+              flags.buffer = static_cast<std::int32_t>(e.flags >> IORING_CQE_BUFFER_SHIFT);
+            sink.on_completion(op, e.res, flags);
             break;
+          }
         }
         ++handed;
       }
@@ -390,7 +460,7 @@ class uring_backend final : public backend {
     while (!cancelled_backlog_.empty()) {
       io_op* op = cancelled_backlog_.front();
       cancelled_backlog_.pop_front();
-      sink.on_completion(*op, -ECANCELED, false);
+      sink.on_completion(*op, -ECANCELED, {});
       ++handed;
     }
     return handed;
@@ -405,6 +475,10 @@ class uring_backend final : public backend {
   bool wake_armed_ = false;
   eventfd_t wake_buffer_ = 0;
   std::size_t in_flight_ = 0;
+  io_uring_buf_ring* buf_ring_ = nullptr;
+  std::byte* buffers_ = nullptr;
+  unsigned buffer_count_ = 0;
+  unsigned buffer_size_ = 0;
   std::deque<io_op*> backlog_;
   std::deque<io_op*> cancelled_backlog_;
   std::atomic<std::uint64_t> submissions_{0};

@@ -75,7 +75,7 @@ bool start_op(io_op& op, std::coroutine_handle<> awaiting, task_root* root) noex
   thread_context& ctx = this_thread();
   op.waiter = awaiting;
   op.home = ctx.current;
-  event_loop_impl* loop = ctx.loop;
+  event_loop_impl* loop = op.loop != nullptr ? op.loop : ctx.loop;  // preset: bound to one loop
   if (loop == nullptr && op.home != nullptr) loop = op.home->io_loop();
   if (loop == nullptr) {
     op.result = -ENOTSUP;  // awaited outside any runtime or event loop
@@ -256,6 +256,10 @@ void event_loop_impl::start(io_op& op) noexcept {
     ready_.push(op.start_item());
     return;
   }
+  if (op.code == op_code::take_next) {
+    take(op);
+    return;
+  }
   if (op.code == op_code::timer) {
     if (op.deadline != 0 && op.deadline < op.offset) op.offset = op.deadline;
     timers_.push(&op);
@@ -284,6 +288,8 @@ void event_loop_impl::cancel(io_op& op) noexcept {
         timers_.remove(&op);
         finish(op, -ECANCELED);
       }
+    } else if (op.code == op_code::take_next) {
+      cancel_take(op);
     } else if (op.in_kernel) {
       backend_->cancel(op);
     }
@@ -304,8 +310,12 @@ bool may_retry(const io_op& op, int result) noexcept {
 
 }  // namespace
 
-void event_loop_impl::on_completion(io_op& op, int result, bool more) noexcept {
-  if (more) return;  // no multishot op yet
+void event_loop_impl::on_completion(io_op& op, int result, completion_flags flags) noexcept {
+  if (op.code == op_code::accept_multishot || op.code == op_code::recv_multishot) {
+    deliver(static_cast<multishot&>(op), result, flags);
+    return;
+  }
+  if (flags.more) return;  // a notification follows
   if (!draining_ && may_retry(op, result)) {
     // EINTR: run it again. EAGAIN (a request made with MSG_DONTWAIT, or a descriptor the kernel
     // would not wait on): wait for readiness with a poll first, then run it again. A deadline stays

@@ -25,6 +25,7 @@
 
 #include "backend/backend.hpp"
 #include "coring/detail/io_op.hpp"
+#include "coring/detail/multishot.hpp"
 #include "coring/detail/scheduler.hpp"
 #include "io/remote_queue.hpp"
 #include "io/timer_heap.hpp"
@@ -85,12 +86,32 @@ class event_loop_impl final : public scheduler, private completion_sink {
   void cancel(io_op& op) noexcept;
   /// Loop thread: completes an op whose stop request arrived before it started.
   void on_deferred_cancel(io_op& op) noexcept;
+  /// Loop thread: completes an op with the result already in op.result (see finish_soon()).
+  void on_deferred_finish(io_op& op) noexcept { finish(op, op.result); }
+
+  // Multishot requests (multishot.cpp).
+  /// Loop thread: a take_next op: hands it the next completion, or parks it until one arrives.
+  void take(io_op& op) noexcept;
+  /// Loop thread: gives up the multishot (its handle is gone).
+  void close(multishot& m) noexcept;
+  /// Loop thread: the memory of provided buffer `id`.
+  std::byte* buffer_data(std::int32_t id) noexcept { return backend_->buffer_data(id); }
+  /// Any thread: gives a provided buffer back to the ring (posted when not on the loop's thread).
+  void return_buffer(std::int32_t id) noexcept;
+  bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
   loop_counters counters() const noexcept;
   const char* backend_name() const noexcept { return backend_->describe(); }
 
  private:
-  void on_completion(io_op& op, int result, bool more) noexcept override;
+  void on_completion(io_op& op, int result, completion_flags flags) noexcept override;
+  void deliver(multishot& m, int result, completion_flags flags) noexcept;
+  void arm(multishot& m) noexcept;
+  void discard(multishot& m, const multishot::entry& e) noexcept;
+  void recycle_buffer(std::int32_t id) noexcept;
+  /// Completes `op` with op.result from the ready queue (never inside the awaiter's await_suspend).
+  void finish_soon(io_op& op) noexcept;
+  void cancel_take(io_op& op) noexcept;
   void on_ready(io_op& op, int result) noexcept override;
   void on_deadline(io_op& op, int result) noexcept override;
   void finish(io_op& op, int result) noexcept;
@@ -107,6 +128,14 @@ class event_loop_impl final : public scheduler, private completion_sink {
   bool attached_ = false;
   bool draining_ = false;
   std::vector<work_item*> abandoned_;
+  std::vector<multishot*> starved_;  // receives waiting for a buffer to come back
+  struct buffer_return : work_item {
+    event_loop_impl* loop;
+    std::int32_t id;
+  };
+  static void on_buffer_return(work_item* item) noexcept;
+  std::unique_ptr<buffer_return[]> buffer_returns_;  // one per provided buffer: returns posted to the loop
+  int buffers_status_ = 1;                           // 1: not set up yet, 0: ready, < 0: -errno
   void* owner_thread_ = nullptr;
 
   alignas(64) remote_queue remote_;

@@ -41,6 +41,9 @@ enum class op_code : std::uint8_t {
              // statx*
   sendmsg,   // buffer: msghdr*; op_flags: MSG_* flags
   recvmsg,   // buffer: msghdr*; op_flags: MSG_* flags
+  accept_multishot,  // a multishot (see multishot.hpp): one accepted socket per completion
+  recv_multishot,    // a multishot: one received chunk per completion, in a ring-provided buffer
+  take_next,         // never reaches the kernel: takes the next completion of the multishot in `buffer`
 };
 
 struct io_op;

@@ -10,6 +10,7 @@
 
 #include "coring/detail/io_op.hpp"
 #include "coring/net/endpoint.hpp"
+#include "coring/net/incoming_connections.hpp"
 #include "coring/net/tcp_stream.hpp"
 #include "coring/result.hpp"
 
@@ -44,6 +45,8 @@ class tcp_listener {
     return detail::accept_awaitable{fd_.get()};
   }
 
+  /// Every connection from now on, from one multishot accept request (see incoming_connections).
+  [[nodiscard]] incoming_connections incoming() const { return incoming_connections{fd_.get()}; }
   result<endpoint> local_endpoint() const noexcept;
   bool is_open() const noexcept { return fd_.get() >= 0; }
   int native_handle() const noexcept { return fd_.get(); }

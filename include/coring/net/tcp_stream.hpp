@@ -17,6 +17,7 @@
 #include "coring/detail/io_op.hpp"
 #include "coring/file.hpp"
 #include "coring/net/endpoint.hpp"
+#include "coring/receive_stream.hpp"
 #include "coring/result.hpp"
 #include "coring/task.hpp"
 
@@ -102,6 +103,9 @@ class tcp_stream {
   [[nodiscard]] task<result<void>> write_all(std::span<const std::byte> buffer) const {
     return detail::write_all(fd_.get(), buffer);
   }
+  /// What arrives from now on as chunks in ring-provided buffers, from one multishot receive
+  /// (see receive_stream). Do not mix with read() while it exists.
+  [[nodiscard]] receive_stream receive_chunks() const { return receive_stream{fd_.get()}; }
   /// shutdown(2): SHUT_RD, SHUT_WR or SHUT_RDWR (a peer's read then returns 0).
   result<void> shutdown(int how) const noexcept;
   /// TCP_NODELAY: send small writes at once instead of coalescing them (Nagle).
