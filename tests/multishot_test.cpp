@@ -330,3 +330,48 @@ TEST_CASE("shutdown with a multishot accept and receive armed frees them without
   CHECK(waiting.load() == 1);
   ::close(client);
 }
+
+TEST_CASE("a zero-copy write delivers its bytes and ends after the kernel released the buffer") {
+  runtime rt{small_runtime()};
+  tcp_listener listener = listen_any();
+  const std::uint16_t port = port_of(listener);
+  constexpr std::size_t total = 1024 * 1024;
+  std::string received;
+  std::thread client([&] {
+    const int fd = connect_blocking(port);
+    received = read_blocking(fd, total);
+    ::close(fd);
+  });
+  auto server = [&](coring::executor where) -> task<std::size_t> {
+    co_await coring::on(where);
+    auto accepted = co_await listener.accept();
+    REQUIRE(accepted);
+    std::vector<std::byte> data(total);  // freed right after the last write returns
+    for (std::size_t i = 0; i < total; ++i) data[i] = std::byte(i % 241);
+    std::size_t done = 0;
+    while (done < total) {
+      auto n = co_await accepted->write_zero_copy(std::span(data).subspan(done));
+      REQUIRE(n);
+      CHECK(where.running_in_this_thread());
+      done += *n;
+    }
+    co_return done;
+  };
+  CHECK(rt.block_on(server(rt.cpu())) == total);
+  client.join();
+  REQUIRE(received.size() == total);
+  bool same = true;
+  for (std::size_t i = 0; i < total; ++i) same = same && received[i] == static_cast<char>(i % 241);
+  CHECK(same);
+}
+
+TEST_CASE("a zero-copy write to a closed stream gives bad_file_descriptor") {
+  runtime rt{small_runtime()};
+  auto body = []() -> task<std::error_code> {
+    tcp_stream closed;
+    const std::byte b{1};
+    auto n = co_await closed.write_zero_copy(std::span(&b, 1));
+    co_return n.error();
+  };
+  CHECK(rt.block_on(body()) == std::errc::bad_file_descriptor);
+}

@@ -19,8 +19,9 @@ namespace coring::detail {
 
 /// What a completion says beyond its result.
 struct completion_flags {
-  bool more = false;         // the op will complete again (multishot)
-  std::int32_t buffer = -1;  // the provided buffer the kernel filled, or -1
+  bool more = false;          // the op will complete again (multishot, zero-copy send)
+  bool notification = false;  // a zero-copy send's "buffer released" notification
+  std::int32_t buffer = -1;   // the provided buffer the kernel filled, or -1
 };
 
 class completion_sink {

@@ -60,6 +60,7 @@ unsigned readiness_mask(op_code code) noexcept {
   switch (code) {
     case op_code::write:
     case op_code::send:
+    case op_code::send_zc:
     case op_code::sendmsg:
     case op_code::connect:
       return POLLOUT;
@@ -392,6 +393,9 @@ class uring_backend final : public backend {
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = buffer_group;
         break;
+      case op_code::send_zc:
+        io_uring_prep_send_zc(sqe, op.fd, op.buffer, op.len, static_cast<int>(op.op_flags), 0);
+        break;
       case op_code::timer:
       case op_code::take_next:
         io_uring_prep_nop(sqe);  // handled by the loop; never submitted
@@ -434,6 +438,7 @@ class uring_backend final : public backend {
           default: {
             completion_flags flags;
             flags.more = more;
+            flags.notification = (e.flags & IORING_CQE_F_NOTIF) != 0;
             if ((e.flags & IORING_CQE_F_BUFFER) != 0)
               flags.buffer = static_cast<std::int32_t>(e.flags >> IORING_CQE_BUFFER_SHIFT);
             sink.on_completion(op, e.res, flags);

@@ -315,7 +315,13 @@ void event_loop_impl::on_completion(io_op& op, int result, completion_flags flag
     deliver(static_cast<multishot&>(op), result, flags);
     return;
   }
-  if (flags.more) return;  // a notification follows
+  if (flags.more) {
+    // A zero-copy send: this is its result; the notification that the kernel is done with the
+    // buffer follows, and only then may the task (and its buffer) go on.
+    op.result = result;
+    return;
+  }
+  if (flags.notification) result = op.result;
   if (!draining_ && may_retry(op, result)) {
     // EINTR: run it again. EAGAIN (a request made with MSG_DONTWAIT, or a descriptor the kernel
     // would not wait on): wait for readiness with a poll first, then run it again. A deadline stays

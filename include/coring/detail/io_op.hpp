@@ -44,6 +44,8 @@ enum class op_code : std::uint8_t {
   accept_multishot,  // a multishot (see multishot.hpp): one accepted socket per completion
   recv_multishot,    // a multishot: one received chunk per completion, in a ring-provided buffer
   take_next,         // never reaches the kernel: takes the next completion of the multishot in `buffer`
+  send_zc,           // like send, without copying: completes after the kernel's notification that
+                     // it no longer reads `buffer`
 };
 
 struct io_op;

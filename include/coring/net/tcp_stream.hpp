@@ -94,6 +94,19 @@ class tcp_stream {
     return send(const_cast<char*>(buffer.data()), buffer.size());
   }
 
+  /// Sends without copying `buffer` into the kernel (IORING_OP_SEND_ZC): the pages are handed to
+  /// the network stack, and the await ends when the kernel says it no longer reads them. Pays off
+  /// for large writes (tens of KiB and up) to a real network device; on loopback the kernel copies
+  /// anyway and the extra notification makes it slower than write(). May be short, like write().
+  [[nodiscard]] coring::detail::transfer_awaitable write_zero_copy(
+      std::span<const std::byte> buffer) const noexcept {
+    return {coring::detail::op_code::send_zc,
+            fd_.get(),
+            const_cast<std::byte*>(buffer.data()),
+            buffer.size(),
+            0,
+            MSG_NOSIGNAL};
+  }
   /// Reads until `buffer` is full, looping over short reads. If the peer closes first, the error is
   /// errc::connection_aborted (the bytes that did arrive are in the buffer).
   [[nodiscard]] task<result<void>> read_exact(std::span<std::byte> buffer) const {
