@@ -62,6 +62,11 @@ class backend {
   /// limit; zero: do not block), and hands every completion to `sink`. Returns how many it handed.
   virtual std::size_t wait(completion_sink& sink,
                            std::optional<std::chrono::nanoseconds> timeout) noexcept = 0;
+  /// Hands queued requests to the kernel now, without waiting or reaping (before the loop spins:
+  /// requests must not sit in the queue while it does).
+  virtual void flush() noexcept = 0;
+  /// Whether completions are waiting to be reaped (a cheap look at the ring, no system call).
+  virtual bool completions_pending() const noexcept = 0;
   /// Makes a wait() in progress (or the next one) return. Any thread.
   virtual void wake() noexcept = 0;
   /// Registers the ring's provided-buffer ring (`count`, a power of two, buffers of `size` bytes)

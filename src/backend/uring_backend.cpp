@@ -75,6 +75,9 @@ struct setup_attempt {
 };
 
 constexpr setup_attempt setup_attempts[] = {
+    {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
+         IORING_SETUP_R_DISABLED,
+     "io_uring (single issuer, deferred task run)"},
     {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED,
      "io_uring (single issuer, deferred task run)"},
     {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_R_DISABLED,
@@ -206,6 +209,20 @@ class uring_backend final : public backend {
     handed += reap(sink);
     flush_backlog();
     return handed;
+  }
+
+  void flush() noexcept override {
+    if (io_uring_sq_ready(&ring_) == 0) return;
+    enters_.fetch_add(1, std::memory_order_relaxed);
+    const int rc = io_uring_submit(&ring_);
+    if (rc > 0) note_submitted(static_cast<unsigned>(rc));
+  }
+
+  bool completions_pending() const noexcept override {
+    // With deferred task run, finished requests wait as task work until the next enter; the
+    // kernel says so in the SQ flags (IORING_SETUP_TASKRUN_FLAG).
+    const unsigned sq_flags = IO_URING_READ_ONCE(*ring_.sq.kflags);
+    return io_uring_cq_ready(&ring_) > 0 || (sq_flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
   }
 
   void wake() noexcept override {

@@ -186,7 +186,10 @@ std::size_t event_loop_impl::turn(bool may_block) {
   // before that it spins briefly for work from other threads.
   std::optional<std::chrono::nanoseconds> timeout = std::chrono::nanoseconds::zero();
   if (handled > 0) {
-    if (spin_.budget().count() > 0 && may_block && ready_.empty()) (void)spin_for_remote();
+    if (spin_.budget().count() > 0 && may_block && ready_.empty()) {
+      backend_->flush();  // what the turn's tasks asked for goes out before the loop spins
+      (void)spin_for_remote();
+    }
   } else if (may_block && ready_.empty() && !stop_requested()) {
     timeout = time_to_next_timer();
   }
@@ -208,7 +211,7 @@ std::size_t event_loop_impl::turn(bool may_block) {
 bool event_loop_impl::spin_for_remote() noexcept {
   const auto deadline = std::chrono::steady_clock::now() + spin_.budget();
   for (unsigned spins = 1;; ++spins) {
-    if (!remote_.empty() || stop_requested()) return true;
+    if (!remote_.empty() || stop_requested() || backend_->completions_pending()) return true;
     if ((spins & 63) == 0 && std::chrono::steady_clock::now() >= deadline) return false;
     cpu_relax();
   }
