@@ -266,6 +266,12 @@ class uring_backend final : public backend {
       case op_code::recvmsg:
         io_uring_prep_recvmsg(sqe, op.fd, static_cast<msghdr*>(op.buffer), op.op_flags);
         break;
+      case op_code::readv:
+        io_uring_prep_readv(sqe, op.fd, static_cast<const iovec*>(op.buffer), op.len, op.offset);
+        break;
+      case op_code::writev:
+        io_uring_prep_writev(sqe, op.fd, static_cast<const iovec*>(op.buffer), op.len, op.offset);
+        break;
       case op_code::timer:
         io_uring_prep_nop(sqe);  // timers live in the loop's heap; never submitted
         break;

@@ -41,6 +41,8 @@ enum class op_code : std::uint8_t {
              // statx*
   sendmsg,   // buffer: msghdr*; op_flags: MSG_* flags
   recvmsg,   // buffer: msghdr*; op_flags: MSG_* flags
+  readv,     // buffer: const iovec*; len: iovec count; offset: file offset
+  writev,    // buffer: const iovec*; len: iovec count; offset: file offset
 };
 
 struct io_op;
