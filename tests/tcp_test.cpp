@@ -583,3 +583,20 @@ TEST_CASE("runtime shutdown with a TCP read in flight returns and destroys the r
     CHECK(handle.done());
   }
 }
+
+TEST_CASE("a read into an empty buffer completes at once with 0, a closed stream still says so") {
+  coring::runtime rt{coring_test::small_runtime()};
+  auto listener = tcp_listener::bind(endpoint::loopback_v4(0));
+  REQUIRE(listener);
+  auto body = [&]() -> task<void> {
+    auto client = co_await tcp_stream::connect(*listener->local_endpoint());
+    REQUIRE(client);
+    auto n = co_await client->read(std::span<char>{});  // the peer never writes: must not wait
+    REQUIRE(n);
+    CHECK(*n == 0);
+    tcp_stream closed;
+    auto bad = co_await closed.read(std::span<char>{});
+    CHECK(bad.error() == bad_fd);
+  };
+  rt.block_on(body());
+}

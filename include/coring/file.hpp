@@ -5,14 +5,19 @@
 // errc::bad_file_descriptor). Awaited on the CPU pool, the operation runs on an io loop and the
 // task resumes on the CPU pool. The buffer passed to read_at/write_at must stay alive until the
 // co_await returns (it does when it lives in the awaiting task's frame, also on cancellation: the
-// task resumes only after the kernel is done with the buffer).
+// task resumes only after the kernel is done with the buffer). The vectored forms take a
+// std::span<const iovec>: the iovec array and every buffer it points to must stay alive, unchanged,
+// until the co_await returns (keep them in the awaiting task's frame); read_all/write_all copy the
+// array when called and never modify the caller's (only the buffers must outlive them).
 // Destroying an open file closes its descriptor synchronously; co_await close() closes it through
 // the ring instead. Not thread-safe: one task uses a file at a time.
 #pragma once
 
 #include <fcntl.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -20,6 +25,7 @@
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "coring/detail/io_op.hpp"
 #include "coring/detail/unique_fd.hpp"
@@ -47,12 +53,70 @@ struct transfer_awaitable : op_awaitable {
     op.buffer = data;
     op.len = clamp_len(size);
     op.offset = offset;
+    // A 0-byte receive would wait for the peer's next bytes (and then say 0, like end of stream):
+    // nothing to move completes at once. Files answer 0-byte transfers at once anyway.
+    if (size == 0 && (code == op_code::recv || code == op_code::send)) {
+      op.result = fd < 0 ? -EBADF : 0;
+      done_ = true;
+    }
   }
+  bool await_ready() const noexcept { return done_; }
   result<std::size_t> await_resume() noexcept {
     const int r = finish();
     if (r < 0) return error_from_errno(r);
     return static_cast<std::size_t>(r);
   }
+
+ private:
+  bool done_ = false;
+};
+
+/// The most iovecs one readv/writev/sendmsg/recvmsg takes (Linux's UIO_MAXIOV); more give EINVAL.
+inline constexpr std::size_t max_iovecs = 1024;
+
+/// A readv/writev: one op over at most max_iovecs entries of `buffers` (the rest are left out, as in
+/// a short transfer). The iovec array is not copied: it must outlive the op.
+inline transfer_awaitable vectored_transfer(op_code code, int fd, std::span<const iovec> buffers,
+                                            std::uint64_t offset) noexcept {
+  return {code, fd, const_cast<iovec*>(buffers.data()), std::min(buffers.size(), max_iovecs), offset};
+}
+
+/// A private copy of an iovec array that a read_all/write_all loop consumes as bytes arrive: the
+/// entries already transferred are dropped from the front, a partly transferred one is shortened.
+/// Zero-length entries are skipped, so pending() is empty exactly when no byte is left.
+class iovec_cursor {
+ public:
+  explicit iovec_cursor(std::span<const iovec> buffers) : vecs_(buffers.begin(), buffers.end()) {
+    skip_empty();
+  }
+
+  bool done() const noexcept { return first_ == vecs_.size(); }
+  /// The entries still to transfer, at most max_iovecs of them (one op's worth).
+  std::span<const iovec> pending() const noexcept {
+    return std::span<const iovec>(vecs_).subspan(first_, std::min(vecs_.size() - first_, max_iovecs));
+  }
+  /// Drops `n` transferred bytes from the front (n is at most what pending() holds).
+  void advance(std::size_t n) noexcept {
+    while (n > 0 && first_ < vecs_.size()) {
+      iovec& v = vecs_[first_];
+      if (n < v.iov_len) {
+        v.iov_base = static_cast<std::byte*>(v.iov_base) + n;
+        v.iov_len -= n;
+        return;
+      }
+      n -= v.iov_len;
+      ++first_;
+    }
+    skip_empty();
+  }
+
+ private:
+  void skip_empty() noexcept {
+    while (first_ < vecs_.size() && vecs_[first_].iov_len == 0) ++first_;
+  }
+
+  std::vector<iovec> vecs_;
+  std::size_t first_ = 0;
 };
 
 struct open_awaitable : op_awaitable {
@@ -135,6 +199,41 @@ inline task<result<void>> write_all(int fd, std::span<const std::byte> buffer, s
   co_return result<void>{};
 }
 
+/// Takes the cursor by value: the iovec array is copied when the task is made, before it starts.
+inline task<result<std::size_t>> read_all(int fd, iovec_cursor cursor, std::uint64_t offset) {
+  std::size_t done = 0;
+  while (!cursor.done()) {
+    const std::span<const iovec> next = cursor.pending();
+    const result<std::size_t> n = co_await vectored_transfer(op_code::readv, fd, next, offset + done);
+    if (!n) {
+      if (n.error() == std::errc::interrupted || n.error() == std::errc::resource_unavailable_try_again)
+        continue;
+      co_return n.error();
+    }
+    if (*n == 0) break;  // end of file
+    cursor.advance(*n);
+    done += *n;
+  }
+  co_return done;
+}
+
+inline task<result<void>> write_all(int fd, iovec_cursor cursor, std::uint64_t offset) {
+  std::size_t done = 0;
+  while (!cursor.done()) {
+    const std::span<const iovec> next = cursor.pending();
+    const result<std::size_t> n = co_await vectored_transfer(op_code::writev, fd, next, offset + done);
+    if (!n) {
+      if (n.error() == std::errc::interrupted || n.error() == std::errc::resource_unavailable_try_again)
+        continue;
+      co_return n.error();
+    }
+    if (*n == 0) co_return std::make_error_code(std::errc::io_error);  // the device took nothing
+    cursor.advance(*n);
+    done += *n;
+  }
+  co_return result<void>{};
+}
+
 }  // namespace detail
 
 class file {
@@ -168,6 +267,19 @@ class file {
     return {detail::op_code::write, fd_.get(), const_cast<char*>(buffer.data()), buffer.size(), offset};
   }
 
+  /// Scatter read (preadv(2)): fills the buffers in order from `offset`; gives the bytes read (0:
+  /// end of file). May read less than asked; at most detail::max_iovecs entries are used.
+  [[nodiscard]] detail::transfer_awaitable read_at(std::span<const iovec> buffers,
+                                                   std::uint64_t offset) const noexcept {
+    return detail::vectored_transfer(detail::op_code::readv, fd_.get(), buffers, offset);
+  }
+  /// Gather write (pwritev(2)): writes the buffers in order at `offset`; gives the bytes written.
+  /// May write less than asked; at most detail::max_iovecs entries are used.
+  [[nodiscard]] detail::transfer_awaitable write_at(std::span<const iovec> buffers,
+                                                    std::uint64_t offset) const noexcept {
+    return detail::vectored_transfer(detail::op_code::writev, fd_.get(), buffers, offset);
+  }
+
   /// Reads until `buffer` is full or the file ends, looping over short reads; gives the bytes read
   /// (less than buffer.size() only at end of file).
   [[nodiscard]] task<result<std::size_t>> read_all(std::span<std::byte> buffer, std::uint64_t offset) const {
@@ -176,6 +288,18 @@ class file {
   /// Writes all of `buffer`, looping over short writes.
   [[nodiscard]] task<result<void>> write_all(std::span<const std::byte> buffer, std::uint64_t offset) const {
     return detail::write_all(fd_.get(), buffer, offset);
+  }
+  /// Scatter read until every buffer is full or the file ends, looping over short reads (and over
+  /// any number of iovecs); gives the bytes read. The iovec array is copied here, at the call; the
+  /// buffers it points to must outlive the task.
+  [[nodiscard]] task<result<std::size_t>> read_all(std::span<const iovec> buffers,
+                                                   std::uint64_t offset) const {
+    return detail::read_all(fd_.get(), detail::iovec_cursor{buffers}, offset);
+  }
+  /// Gather write of every buffer, in order from `offset`, looping over short writes. An empty span
+  /// (or one of empty buffers) writes nothing and succeeds at once.
+  [[nodiscard]] task<result<void>> write_all(std::span<const iovec> buffers, std::uint64_t offset) const {
+    return detail::write_all(fd_.get(), detail::iovec_cursor{buffers}, offset);
   }
   /// Flushes data and metadata to the device (fsync(2)).
   [[nodiscard]] detail::sync_awaitable sync() const noexcept { return detail::sync_awaitable{fd_.get(), 0}; }

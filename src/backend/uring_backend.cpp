@@ -62,6 +62,7 @@ unsigned readiness_mask(op_code code) noexcept {
     case op_code::send:
     case op_code::send_zc:
     case op_code::sendmsg:
+    case op_code::writev:
     case op_code::connect:
       return POLLOUT;
     default:
@@ -412,6 +413,12 @@ class uring_backend final : public backend {
         break;
       case op_code::send_zc:
         io_uring_prep_send_zc(sqe, op.fd, op.buffer, op.len, static_cast<int>(op.op_flags), 0);
+        break;
+      case op_code::readv:
+        io_uring_prep_readv(sqe, op.fd, static_cast<const iovec*>(op.buffer), op.len, op.offset);
+        break;
+      case op_code::writev:
+        io_uring_prep_writev(sqe, op.fd, static_cast<const iovec*>(op.buffer), op.len, op.offset);
         break;
       case op_code::timer:
       case op_code::take_next:

@@ -46,6 +46,8 @@ enum class op_code : std::uint8_t {
   take_next,         // never reaches the kernel: takes the next completion of the multishot in `buffer`
   send_zc,           // like send, without copying: completes after the kernel's notification that
                      // it no longer reads `buffer`
+  readv,     // buffer: const iovec*; len: iovec count; offset: file offset
+  writev,    // buffer: const iovec*; len: iovec count; offset: file offset
 };
 
 struct io_op;

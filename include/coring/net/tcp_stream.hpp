@@ -6,11 +6,16 @@
 // errc::broken_pipe or connection_reset, never SIGPIPE). Works the same from io-pool and CPU-pool
 // tasks; the task resumes on the pool it awaited from. Buffers must stay alive until the co_await
 // returns. Destroying an open stream closes it synchronously. One task uses a stream at a time
-// (one reader and one writer may overlap).
+// (one reader and one writer may overlap). The vectored forms (std::span<const iovec>) scatter a
+// read with recvmsg and gather a write with sendmsg (MSG_NOSIGNAL); their awaitables hold the
+// msghdr, so they are used in place (`co_await s.write(vecs)`), never moved, and the iovec array
+// must stay alive until the co_await returns. write_all copies the array when called.
 #pragma once
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
+#include <algorithm>
 #include <span>
 #include <utility>
 
@@ -34,6 +39,33 @@ struct connect_awaitable : coring::detail::op_awaitable {
   explicit connect_awaitable(const endpoint& ep) noexcept;
   bool await_ready() const noexcept { return socket_error != 0; }
   result<tcp_stream> await_resume() noexcept;
+};
+
+/// sendmsg/recvmsg over the caller's iovec array (at most max_iovecs entries of it), with the
+/// msghdr in the awaitable. No bytes to move on an open socket gives 0 at once: a recvmsg of 0
+/// bytes would otherwise wait until the peer sends something.
+struct message_awaitable : coring::detail::transfer_awaitable {
+  msghdr message{};
+  bool nothing_to_move = true;
+
+  message_awaitable(coring::detail::op_code code, int fd, std::span<const iovec> buffers,
+                    std::uint32_t flags) noexcept
+      : transfer_awaitable{code, fd, &message, 0, 0, flags} {
+    message.msg_iov = const_cast<iovec*>(buffers.data());
+    message.msg_iovlen = std::min(buffers.size(), coring::detail::max_iovecs);
+    for (std::size_t i = 0; i < message.msg_iovlen; ++i) {
+      if (buffers[i].iov_len != 0) nothing_to_move = false;
+    }
+    if (fd < 0) nothing_to_move = false;  // the kernel reports the bad descriptor
+  }
+  message_awaitable(const message_awaitable&) = delete;
+  message_awaitable& operator=(const message_awaitable&) = delete;
+
+  bool await_ready() const noexcept { return nothing_to_move; }
+  result<std::size_t> await_resume() noexcept {
+    if (nothing_to_move) return std::size_t{0};
+    return transfer_awaitable::await_resume();
+  }
 };
 
 inline task<result<void>> read_exact(int fd, std::span<std::byte> buffer) {
@@ -63,7 +95,25 @@ inline task<result<void>> write_all(int fd, std::span<const std::byte> buffer) {
         continue;
       co_return n.error();
     }
+    if (*n == 0) co_return std::make_error_code(std::errc::io_error);  // the socket took nothing
     done += *n;
+  }
+  co_return result<void>{};
+}
+
+/// Takes the cursor by value: the iovec array is copied when the task is made, before it starts.
+inline task<result<void>> write_all(int fd, coring::detail::iovec_cursor cursor) {
+  while (!cursor.done()) {
+    const std::span<const iovec> next = cursor.pending();
+    const result<std::size_t> n =
+        co_await message_awaitable{coring::detail::op_code::sendmsg, fd, next, MSG_NOSIGNAL};
+    if (!n) {
+      if (n.error() == std::errc::interrupted || n.error() == std::errc::resource_unavailable_try_again)
+        continue;
+      co_return n.error();
+    }
+    if (*n == 0) co_return std::make_error_code(std::errc::io_error);  // took nothing: do not spin
+    cursor.advance(*n);
   }
   co_return result<void>{};
 }
@@ -107,6 +157,18 @@ class tcp_stream {
             0,
             MSG_NOSIGNAL};
   }
+  /// Scatter read (recvmsg): fills the buffers in order; gives the bytes received (0: the peer
+  /// closed its side, or the buffers hold no byte: then it returns at once). May read less than
+  /// asked; at most coring::detail::max_iovecs entries are used.
+  [[nodiscard]] detail::message_awaitable read(std::span<const iovec> buffers) const noexcept {
+    return {coring::detail::op_code::recvmsg, fd_.get(), buffers, 0};
+  }
+  /// Gather write (sendmsg with MSG_NOSIGNAL): sends the buffers in order; gives the bytes sent.
+  /// May send less than asked; at most coring::detail::max_iovecs entries are used.
+  [[nodiscard]] detail::message_awaitable write(std::span<const iovec> buffers) const noexcept {
+    return {coring::detail::op_code::sendmsg, fd_.get(), buffers, MSG_NOSIGNAL};
+  }
+
   /// Reads until `buffer` is full, looping over short reads. If the peer closes first, the error is
   /// errc::connection_aborted (the bytes that did arrive are in the buffer).
   [[nodiscard]] task<result<void>> read_exact(std::span<std::byte> buffer) const {
@@ -119,6 +181,11 @@ class tcp_stream {
   /// What arrives from now on as chunks in ring-provided buffers, from one multishot receive
   /// (see receive_stream). Do not mix with read() while it exists.
   [[nodiscard]] receive_stream receive_chunks() const { return receive_stream{fd_.get()}; }
+  /// Gather write of every buffer, in order, looping over short writes (and over any number of
+  /// iovecs). The iovec array is copied here, at the call; the buffers must outlive the task.
+  [[nodiscard]] task<result<void>> write_all(std::span<const iovec> buffers) const {
+    return detail::write_all(fd_.get(), coring::detail::iovec_cursor{buffers});
+  }
   /// shutdown(2): SHUT_RD, SHUT_WR or SHUT_RDWR (a peer's read then returns 0).
   result<void> shutdown(int how) const noexcept;
   /// TCP_NODELAY: send small writes at once instead of coalescing them (Nagle).
