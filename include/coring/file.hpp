@@ -60,6 +60,12 @@ struct transfer_awaitable : op_awaitable {
       done_ = true;
     }
   }
+  transfer_awaitable(op_code code, io_target target, void* data, std::size_t size, std::uint64_t offset,
+                     std::uint32_t flags = 0) noexcept
+      : transfer_awaitable(code, target.fd, data, size, offset, flags) {
+    op.loop = target.loop;
+    op.fixed_file = target.fixed;
+  }
   bool await_ready() const noexcept { return done_; }
   result<std::size_t> await_resume() noexcept {
     const int r = finish();

@@ -46,8 +46,10 @@ class receive_stream {
  public:
   receive_stream() noexcept = default;
   /// Receives from `socket_fd` (not owned; must stay open while this exists).
-  explicit receive_stream(int socket_fd)
-      : source_(detail::open_multishot(detail::op_code::recv_multishot, socket_fd)) {}
+  explicit receive_stream(int socket_fd) : receive_stream(detail::io_target{socket_fd}) {}
+  /// Receives from a descriptor or a registered-file slot (tcp_stream::receive_chunks()).
+  explicit receive_stream(detail::io_target target)
+      : source_(detail::open_multishot(detail::op_code::recv_multishot, target)) {}
   receive_stream(receive_stream&& other) noexcept : source_(std::exchange(other.source_, nullptr)) {}
   receive_stream& operator=(receive_stream&& other) noexcept {
     if (this != &other) {

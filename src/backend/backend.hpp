@@ -76,6 +76,10 @@ class backend {
   virtual std::byte* buffer_data(std::int32_t id) noexcept = 0;
   /// Gives buffer `id` back to the kernel (it was handed out by a completion).
   virtual void recycle_buffer(std::int32_t id) noexcept = 0;
+  /// Creates the ring's registered-file table with `slots` empty slots. Returns 0 or -errno.
+  virtual int enable_registered_files(unsigned slots) noexcept = 0;
+  /// Empties a slot of the registered-file table (asynchronously, through the ring).
+  virtual void close_registered_file(int slot) noexcept = 0;
   /// Ops handed to the kernel whose last completion has not been reaped yet.
   virtual std::size_t in_flight() const noexcept = 0;
   virtual backend_counters counters() const noexcept = 0;

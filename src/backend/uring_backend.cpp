@@ -173,6 +173,7 @@ class uring_backend final : public backend {
   }
 
   std::size_t wait(completion_sink& sink, std::optional<std::chrono::nanoseconds> timeout) noexcept override {
+    if (!wake_armed_) arm_wake();  // an earlier re-arm found no free submission entry
     std::size_t handed = complete_cancelled_backlog(sink);
     if (handed > 0) timeout = std::chrono::nanoseconds::zero();
     for (;;) {
@@ -279,6 +280,17 @@ class uring_backend final : public backend {
     io_uring_buf_ring_advance(buf_ring_, 1);
   }
 
+  int enable_registered_files(unsigned slots) noexcept override {
+    return io_uring_register_files_sparse(&ring_, slots);
+  }
+
+  void close_registered_file(int slot) noexcept override {
+    io_uring_sqe* sqe = next_sqe();
+    if (sqe == nullptr) return;
+    io_uring_prep_close_direct(sqe, static_cast<unsigned>(slot));
+    io_uring_sqe_set_data64(sqe, ignored_tag);
+  }
+
   std::size_t in_flight() const noexcept override { return in_flight_; }
 
   backend_counters counters() const noexcept override {
@@ -317,7 +329,7 @@ class uring_backend final : public backend {
   void arm_wake() noexcept {
     if (wake_armed_ || closing_) return;
     io_uring_sqe* sqe = next_sqe();
-    if (sqe == nullptr) return;  // retried at the next reap
+    if (sqe == nullptr) return;  // retried at the next wait
     io_uring_prep_read(sqe, wake_fd_, &wake_buffer_, sizeof wake_buffer_, 0);
     io_uring_sqe_set_data64(sqe, wake_tag);
     wake_armed_ = true;
@@ -333,6 +345,7 @@ class uring_backend final : public backend {
       prepare_op(sqe, op);
       io_uring_sqe_set_data(sqe, &op);
     }
+    if (op.fixed_file) sqe->flags |= IOSQE_FIXED_FILE;
     op.in_kernel = true;
     ++in_flight_;
     if (op.deadline != 0) {
@@ -419,6 +432,10 @@ class uring_backend final : public backend {
         break;
       case op_code::writev:
         io_uring_prep_writev(sqe, op.fd, static_cast<const iovec*>(op.buffer), op.len, op.offset);
+        break;
+      case op_code::register_file:
+        io_uring_prep_files_update(sqe, static_cast<int*>(op.buffer), 1,
+                                   static_cast<int>(IORING_FILE_INDEX_ALLOC));
         break;
       case op_code::timer:
       case op_code::take_next:

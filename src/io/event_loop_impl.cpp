@@ -1,6 +1,10 @@
 #include "io/event_loop_impl.hpp"
 
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <new>
 #include <stdexcept>
 #include <thread>
 
@@ -268,8 +272,45 @@ void event_loop_impl::start(io_op& op) noexcept {
     timers_.push(&op);
     return;
   }
+  if (op.code == op_code::register_file && files_status_ != 0) {
+    if (files_status_ == 1) {
+      // As many slots as the process may have descriptors (the kernel's own limit), at most 64 Ki.
+      rlimit limit{};
+      const rlim_t wanted = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 ? limit.rlim_cur : 1024;
+      files_status_ =
+          backend_->enable_registered_files(static_cast<unsigned>(std::min<rlim_t>(wanted, 65536)));
+    }
+    if (files_status_ < 0) {
+      op.result = files_status_;
+      finish_soon(op);
+      return;
+    }
+  }
   op.in_kernel = true;
   backend_->submit(op);
+}
+
+void release_registered_file(event_loop_impl* loop, int slot) noexcept {
+  struct slot_release : work_item {
+    event_loop_impl* loop;
+    int slot;
+  };
+  if (loop == nullptr) return;
+  if (this_thread().loop == loop) {
+    loop->close_registered_file(slot);
+    return;
+  }
+  if (loop->closed()) return;  // the ring goes away with its table
+  auto* release = new (std::nothrow) slot_release;
+  if (release == nullptr) return;
+  release->loop = loop;
+  release->slot = slot;
+  release->run = [](work_item* w) noexcept {
+    auto* r = static_cast<slot_release*>(w);
+    r->loop->close_registered_file(r->slot);
+    delete r;
+  };
+  loop->schedule(release);
 }
 
 namespace {

@@ -98,6 +98,8 @@ class event_loop_impl final : public scheduler, private completion_sink {
   std::byte* buffer_data(std::int32_t id) noexcept { return backend_->buffer_data(id); }
   /// Any thread: gives a provided buffer back to the ring (posted when not on the loop's thread).
   void return_buffer(std::int32_t id) noexcept;
+  /// Loop thread: empties `slot` of the registered-file table.
+  void close_registered_file(int slot) noexcept { backend_->close_registered_file(slot); }
   bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
   loop_counters counters() const noexcept;
@@ -135,7 +137,9 @@ class event_loop_impl final : public scheduler, private completion_sink {
   };
   static void on_buffer_return(work_item* item) noexcept;
   std::unique_ptr<buffer_return[]> buffer_returns_;  // one per provided buffer: returns posted to the loop
-  int buffers_status_ = 1;                           // 1: not set up yet, 0: ready, < 0: -errno
+  int buffers_status_ = 1;
+  int files_status_ = 1;  // the registered-file table: 1 not set up yet, 0 ready, < 0 -errno // 1: not set up
+                          // yet, 0: ready, < 0: -errno
   void* owner_thread_ = nullptr;
 
   alignas(64) remote_queue remote_;

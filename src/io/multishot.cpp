@@ -39,12 +39,13 @@ void fill(io_op& take, const multishot::entry& e) noexcept {
 
 // ---- any thread -----------------------------------------------------------------------------
 
-multishot* open_multishot(op_code code, int fd) {
+multishot* open_multishot(op_code code, io_target target) {
   auto* m = new multishot;
   m->code = code;
-  m->fd = fd;
+  m->fd = target.fd;
+  m->fixed_file = target.fixed;
   const thread_context& ctx = this_thread();
-  event_loop_impl* loop = ctx.loop;
+  event_loop_impl* loop = target.loop != nullptr ? target.loop : ctx.loop;
   if (loop == nullptr && ctx.current != nullptr) loop = ctx.current->io_loop();
   m->loop = loop;
   return m;

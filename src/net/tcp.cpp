@@ -45,6 +45,29 @@ result<tcp_stream> detail::connect_awaitable::await_resume() noexcept {
   return stream;
 }
 
+detail::register_awaitable::register_awaitable(tcp_stream& s) noexcept : stream(&s), descriptor(s.fd_.get()) {
+  if (descriptor < 0) {
+    op.result = -EBADF;
+  } else if (s.slot_ >= 0) {
+    op.result = 1;  // already registered
+  } else {
+    op.code = coring::detail::op_code::register_file;
+    op.buffer = &descriptor;
+    op.len = 1;
+  }
+}
+
+result<void> detail::register_awaitable::await_resume() noexcept {
+  if (descriptor < 0) return coring::error_from_errno(-EBADF);
+  if (stream->slot_ >= 0) return {};
+  const int r = finish();
+  if (r < 0) return coring::error_from_errno(r);
+  if (r != 1) return coring::error_from_errno(-EIO);
+  stream->slot_ = descriptor;  // the kernel wrote the slot it picked over the descriptor
+  stream->slot_loop_ = op.loop;
+  return {};
+}
+
 result<endpoint> tcp_stream::peer_endpoint() const noexcept {
   return socket_name(fd_.get(), true);
 }

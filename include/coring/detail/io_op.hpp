@@ -46,8 +46,9 @@ enum class op_code : std::uint8_t {
   take_next,         // never reaches the kernel: takes the next completion of the multishot in `buffer`
   send_zc,           // like send, without copying: completes after the kernel's notification that
                      // it no longer reads `buffer`
-  readv,     // buffer: const iovec*; len: iovec count; offset: file offset
-  writev,    // buffer: const iovec*; len: iovec count; offset: file offset
+  readv,             // buffer: const iovec*; len: iovec count; offset: file offset
+  writev,            // buffer: const iovec*; len: iovec count; offset: file offset
+  register_file,     // buffer: int* (the descriptor); the result is its slot in the ring's file table
 };
 
 struct io_op;
@@ -75,6 +76,7 @@ struct io_op : op_start_item, op_cancel_item, cancel_hook {
   bool cancel_requested = false;
   bool timed_out = false;           // its linked deadline expired (the result becomes -ETIMEDOUT)
   bool awaiting_readiness = false;  // got -EAGAIN: a readiness poll runs before the retry
+  bool fixed_file = false;          // `fd` is a slot of the loop's registered-file table
   int fd = -1;
   std::uint32_t len = 0;
   std::uint32_t op_flags = 0;  // open flags, msg flags, poll mask, fsync flags
@@ -121,6 +123,17 @@ struct io_op : op_start_item, op_cancel_item, cancel_hook {
     }
   }
 };
+
+/// Where an op goes: a descriptor, or a slot in one loop's registered-file table (then the op must
+/// run on that loop, whatever pool the task is on).
+struct io_target {
+  int fd = -1;
+  event_loop_impl* loop = nullptr;
+  bool fixed = false;
+};
+
+/// Loop-thread side of a registered file going away: frees `slot` of `loop`'s table (any thread).
+void release_registered_file(event_loop_impl* loop, int slot) noexcept;
 
 /// Starts `op` for the coroutine `awaiting`, which runs on the calling thread. Returns false when
 /// the op completed at once (no runtime, or stop already requested): then the caller must not suspend.

@@ -42,7 +42,7 @@ struct multishot : io_op, multishot_close_item {
 /// A multishot of `code` (accept_multishot or recv_multishot) on `fd`, bound to the calling
 /// thread's io loop (or its pool's). Outside any runtime it is bound to nothing and every take
 /// gives -ENOTSUP.
-multishot* open_multishot(op_code code, int fd);
+multishot* open_multishot(op_code code, io_target target);
 /// Gives the multishot up (any thread): queued completions are discarded (accepted sockets closed,
 /// buffers returned), the kernel request is canceled, and the loop frees it when done.
 void close_multishot(multishot* m) noexcept;

@@ -41,7 +41,8 @@ class incoming_connections {
   incoming_connections() noexcept = default;
   /// Accepts on `listener_fd` (not owned). Prefer tcp_listener::incoming().
   explicit incoming_connections(int listener_fd)
-      : source_(coring::detail::open_multishot(coring::detail::op_code::accept_multishot, listener_fd)) {}
+      : source_(coring::detail::open_multishot(coring::detail::op_code::accept_multishot,
+                                               coring::detail::io_target{listener_fd})) {}
   incoming_connections(incoming_connections&& other) noexcept
       : source_(std::exchange(other.source_, nullptr)) {}
   incoming_connections& operator=(incoming_connections&& other) noexcept {

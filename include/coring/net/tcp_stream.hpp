@@ -48,15 +48,15 @@ struct message_awaitable : coring::detail::transfer_awaitable {
   msghdr message{};
   bool nothing_to_move = true;
 
-  message_awaitable(coring::detail::op_code code, int fd, std::span<const iovec> buffers,
-                    std::uint32_t flags) noexcept
-      : transfer_awaitable{code, fd, &message, 0, 0, flags} {
+  message_awaitable(coring::detail::op_code code, coring::detail::io_target target,
+                    std::span<const iovec> buffers, std::uint32_t flags) noexcept
+      : transfer_awaitable{code, target, &message, 0, 0, flags} {
     message.msg_iov = const_cast<iovec*>(buffers.data());
     message.msg_iovlen = std::min(buffers.size(), coring::detail::max_iovecs);
     for (std::size_t i = 0; i < message.msg_iovlen; ++i) {
       if (buffers[i].iov_len != 0) nothing_to_move = false;
     }
-    if (fd < 0) nothing_to_move = false;  // the kernel reports the bad descriptor
+    if (target.fd < 0) nothing_to_move = false;  // the kernel reports the bad descriptor
   }
   message_awaitable(const message_awaitable&) = delete;
   message_awaitable& operator=(const message_awaitable&) = delete;
@@ -68,7 +68,7 @@ struct message_awaitable : coring::detail::transfer_awaitable {
   }
 };
 
-inline task<result<void>> read_exact(int fd, std::span<std::byte> buffer) {
+inline task<result<void>> read_exact(coring::detail::io_target fd, std::span<std::byte> buffer) {
   std::size_t done = 0;
   while (done < buffer.size()) {
     const result<std::size_t> n = co_await coring::detail::transfer_awaitable{
@@ -84,7 +84,7 @@ inline task<result<void>> read_exact(int fd, std::span<std::byte> buffer) {
   co_return result<void>{};
 }
 
-inline task<result<void>> write_all(int fd, std::span<const std::byte> buffer) {
+inline task<result<void>> write_all(coring::detail::io_target fd, std::span<const std::byte> buffer) {
   std::size_t done = 0;
   while (done < buffer.size()) {
     const result<std::size_t> n = co_await coring::detail::transfer_awaitable{
@@ -102,7 +102,7 @@ inline task<result<void>> write_all(int fd, std::span<const std::byte> buffer) {
 }
 
 /// Takes the cursor by value: the iovec array is copied when the task is made, before it starts.
-inline task<result<void>> write_all(int fd, coring::detail::iovec_cursor cursor) {
+inline task<result<void>> write_all(coring::detail::io_target fd, coring::detail::iovec_cursor cursor) {
   while (!cursor.done()) {
     const std::span<const iovec> next = cursor.pending();
     const result<std::size_t> n =
@@ -118,6 +118,16 @@ inline task<result<void>> write_all(int fd, coring::detail::iovec_cursor cursor)
   co_return result<void>{};
 }
 
+/// Registers the stream's socket in the file table of the loop it runs on (IORING_OP_FILES_UPDATE
+/// into a free slot).
+struct register_awaitable : coring::detail::op_awaitable {
+  tcp_stream* stream;
+  int descriptor;
+  explicit register_awaitable(tcp_stream& s) noexcept;
+  bool await_ready() const noexcept { return descriptor < 0 || op.result != 0; }
+  result<void> await_resume() noexcept;
+};
+
 }  // namespace detail
 
 class tcp_stream {
@@ -125,6 +135,31 @@ class tcp_stream {
   tcp_stream() noexcept = default;
   /// Adopts a connected socket.
   explicit tcp_stream(int fd) noexcept : fd_(fd) {}
+  tcp_stream(tcp_stream&& other) noexcept
+      : fd_(std::move(other.fd_)),
+        slot_(std::exchange(other.slot_, -1)),
+        slot_loop_(std::exchange(other.slot_loop_, nullptr)) {}
+  tcp_stream& operator=(tcp_stream&& other) noexcept {
+    if (this != &other) {
+      unregister();
+      fd_ = std::move(other.fd_);
+      slot_ = std::exchange(other.slot_, -1);
+      slot_loop_ = std::exchange(other.slot_loop_, nullptr);
+    }
+    return *this;
+  }
+  ~tcp_stream() { unregister(); }
+
+  /// Registers the socket in the ring of the io loop this task runs on (or its pool's), for a
+  /// long-lived connection: its operations then name a slot of the ring's file table
+  /// (IOSQE_FIXED_FILE) instead of a descriptor the kernel looks up and reference-counts on every
+  /// request. From then on every operation of the stream runs on that loop (a CPU-pool task
+  /// still resumes on the CPU pool). Fails with the kernel's error when the table is full
+  /// (errc::too_many_files_open_in_system) or io_uring lacks it; the stream works on unregistered.
+  [[nodiscard]] detail::register_awaitable register_in_ring() noexcept {
+    return detail::register_awaitable{*this};
+  }
+  bool is_registered() const noexcept { return slot_ >= 0; }
 
   /// Connects to `peer` (IPv4 or IPv6).
   [[nodiscard]] static detail::connect_awaitable connect(const endpoint& peer) noexcept {
@@ -132,10 +167,10 @@ class tcp_stream {
   }
 
   [[nodiscard]] coring::detail::transfer_awaitable read(std::span<std::byte> buffer) const noexcept {
-    return {coring::detail::op_code::recv, fd_.get(), buffer.data(), buffer.size(), 0};
+    return {coring::detail::op_code::recv, target(), buffer.data(), buffer.size(), 0};
   }
   [[nodiscard]] coring::detail::transfer_awaitable read(std::span<char> buffer) const noexcept {
-    return {coring::detail::op_code::recv, fd_.get(), buffer.data(), buffer.size(), 0};
+    return {coring::detail::op_code::recv, target(), buffer.data(), buffer.size(), 0};
   }
   [[nodiscard]] coring::detail::transfer_awaitable write(std::span<const std::byte> buffer) const noexcept {
     return send(const_cast<std::byte*>(buffer.data()), buffer.size());
@@ -151,7 +186,7 @@ class tcp_stream {
   [[nodiscard]] coring::detail::transfer_awaitable write_zero_copy(
       std::span<const std::byte> buffer) const noexcept {
     return {coring::detail::op_code::send_zc,
-            fd_.get(),
+            target(),
             const_cast<std::byte*>(buffer.data()),
             buffer.size(),
             0,
@@ -161,30 +196,30 @@ class tcp_stream {
   /// closed its side, or the buffers hold no byte: then it returns at once). May read less than
   /// asked; at most coring::detail::max_iovecs entries are used.
   [[nodiscard]] detail::message_awaitable read(std::span<const iovec> buffers) const noexcept {
-    return {coring::detail::op_code::recvmsg, fd_.get(), buffers, 0};
+    return {coring::detail::op_code::recvmsg, target(), buffers, 0};
   }
   /// Gather write (sendmsg with MSG_NOSIGNAL): sends the buffers in order; gives the bytes sent.
   /// May send less than asked; at most coring::detail::max_iovecs entries are used.
   [[nodiscard]] detail::message_awaitable write(std::span<const iovec> buffers) const noexcept {
-    return {coring::detail::op_code::sendmsg, fd_.get(), buffers, MSG_NOSIGNAL};
+    return {coring::detail::op_code::sendmsg, target(), buffers, MSG_NOSIGNAL};
   }
 
   /// Reads until `buffer` is full, looping over short reads. If the peer closes first, the error is
   /// errc::connection_aborted (the bytes that did arrive are in the buffer).
   [[nodiscard]] task<result<void>> read_exact(std::span<std::byte> buffer) const {
-    return detail::read_exact(fd_.get(), buffer);
+    return detail::read_exact(target(), buffer);
   }
   /// Writes all of `buffer`, looping over short writes.
   [[nodiscard]] task<result<void>> write_all(std::span<const std::byte> buffer) const {
-    return detail::write_all(fd_.get(), buffer);
+    return detail::write_all(target(), buffer);
   }
   /// What arrives from now on as chunks in ring-provided buffers, from one multishot receive
   /// (see receive_stream). Do not mix with read() while it exists.
-  [[nodiscard]] receive_stream receive_chunks() const { return receive_stream{fd_.get()}; }
+  [[nodiscard]] receive_stream receive_chunks() const { return receive_stream{target()}; }
   /// Gather write of every buffer, in order, looping over short writes (and over any number of
   /// iovecs). The iovec array is copied here, at the call; the buffers must outlive the task.
   [[nodiscard]] task<result<void>> write_all(std::span<const iovec> buffers) const {
-    return detail::write_all(fd_.get(), coring::detail::iovec_cursor{buffers});
+    return detail::write_all(target(), coring::detail::iovec_cursor{buffers});
   }
   /// shutdown(2): SHUT_RD, SHUT_WR or SHUT_RDWR (a peer's read then returns 0).
   result<void> shutdown(int how) const noexcept;
@@ -193,23 +228,38 @@ class tcp_stream {
 
   /// Closes through the ring; the stream is closed as soon as this is called.
   [[nodiscard]] coring::detail::close_awaitable close() noexcept {
+    unregister();
     return coring::detail::close_awaitable{fd_.release()};
   }
 
   bool is_open() const noexcept { return fd_.get() >= 0; }
   int native_handle() const noexcept { return fd_.get(); }
-  int release() noexcept { return fd_.release(); }
+  int release() noexcept {
+    unregister();
+    return fd_.release();
+  }
 
   /// The address of the other end (errc::bad_file_descriptor when closed).
   result<endpoint> peer_endpoint() const noexcept;
   result<endpoint> local_endpoint() const noexcept;
 
  private:
+  friend struct detail::register_awaitable;
+
   coring::detail::transfer_awaitable send(void* data, std::size_t size) const noexcept {
-    return {coring::detail::op_code::send, fd_.get(), data, size, 0, MSG_NOSIGNAL};
+    return {coring::detail::op_code::send, target(), data, size, 0, MSG_NOSIGNAL};
+  }
+  coring::detail::io_target target() const noexcept {
+    if (slot_ >= 0) return {slot_, slot_loop_, true};
+    return {fd_.get(), nullptr, false};
+  }
+  void unregister() noexcept {
+    if (slot_ >= 0) coring::detail::release_registered_file(slot_loop_, std::exchange(slot_, -1));
   }
 
   coring::detail::unique_fd fd_;
+  int slot_ = -1;  // slot in slot_loop_'s registered-file table, or -1
+  coring::detail::event_loop_impl* slot_loop_ = nullptr;
 };
 
 }  // namespace coring::net
