@@ -176,6 +176,71 @@ TEST_CASE("2,000 pipe waits completing at once on a 4-entry ring all resume") {
   flood_of_pipe_waits(wait_kind::wait_readable);
 }
 
+TEST_CASE("1,000 cancellations and 1,000 completions at once on a 4-entry ring each reach their own task") {
+  // Every cancel request needs a submission entry of its own, and every canceled read a completion:
+  // with the loop held while they are requested, both queues overflow when it comes back.
+  constexpr std::size_t tasks = 2000;
+  coring::runtime rt{tiny_ring};
+  std::vector<pipe_pair> pipes;
+  pipes.reserve(tasks);
+  for (std::size_t i = 0; i < tasks; ++i) pipes.emplace_back();
+
+  const coring::runtime_metrics before = rt.metrics();
+  std::atomic<int> waiting{0};
+  std::vector<coring::join_handle<std::string>> handles;
+  handles.reserve(tasks);
+  for (std::size_t i = 0; i < tasks; ++i) {
+    const coring::executor home = i % 4 < 2 ? rt.io() : rt.cpu();
+    handles.push_back(coring::spawn(home, receive(wait_kind::read, pipes[i].read_end, home, waiting)));
+  }
+  wait_long_for([&] {
+    return waiting.load() == static_cast<int>(tasks) &&
+           rt.metrics().ring_submissions >= before.ring_submissions + tasks;
+  });
+
+  std::atomic<bool> holding{false};
+  std::atomic<bool> release{false};
+  auto holder = coring::spawn(rt.io(), hold_the_loop(holding, release));
+  wait_long_for([&] { return holding.load(); });
+  for (std::size_t i = 0; i < tasks; ++i) {
+    if (i % 2 == 0) {
+      handles[i].cancel();
+    } else {
+      const std::string message = message_for(i);
+      REQUIRE(::write(pipes[i].write_end, message.data(), message.size()) ==
+              static_cast<ssize_t>(message.size()));
+    }
+  }
+  release.store(true);
+
+  const std::vector<std::string> got = rt.block_on(join_all(std::move(handles)));
+  rt.block_on([](coring::join_handle<void> h) -> task<void> { co_await h; }(std::move(holder)));
+  REQUIRE(got.size() == tasks);
+  const std::string canceled_text = "error: " + std::make_error_code(std::errc::operation_canceled).message();
+  std::size_t correct = 0;
+  for (std::size_t i = 0; i < tasks; ++i) {
+    const std::string expected = i % 2 == 0 ? canceled_text : message_for(i);
+    if (got[i] == expected) {
+      ++correct;
+    } else if (correct + 10 > i) {  // report the first few only
+      FAIL_CHECK("task " << i << " got '" << got[i] << "', expected '" << expected << "'");
+    }
+  }
+  CHECK(correct == tasks);
+  // No canceled read stayed in the kernel: what is written to those pipes now is still there.
+  std::size_t unread = 0;
+  for (std::size_t i = 0; i < tasks; i += 2) {
+    const std::string message = message_for(i);
+    REQUIRE(::write(pipes[i].write_end, message.data(), message.size()) ==
+            static_cast<ssize_t>(message.size()));
+    std::array<char, 64> buffer{};
+    if (::read(pipes[i].read_end, buffer.data(), buffer.size()) == static_cast<ssize_t>(message.size()))
+      ++unread;
+  }
+  CHECK(unread == tasks / 2);
+  check_completions_add_up(rt, before.ring_completions + tasks);
+}
+
 namespace {
 
 constexpr std::size_t block_size = 4096;
