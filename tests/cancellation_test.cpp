@@ -18,12 +18,14 @@
 #include <coring/coring.hpp>
 #include <coring/wait_fd.hpp>
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "support.hpp"
 
@@ -461,4 +463,84 @@ TEST_CASE("destroying the runtime with a read in flight frees the frame holding 
       CHECK(ch.take(17) == "after the runtime");
     }
   }
+}
+
+TEST_CASE("a burst of cancellations on a 4-entry ring ends every operation with operation_canceled") {
+  // 300 operations issued and canceled at once on a ring with 4 submission entries: the stop
+  // requests find tasks not started yet, operations posted to the loop and not yet handed to the
+  // ring, operations in the submission queue and operations in the kernel; each cancel request
+  // needs a submission entry of its own.
+  constexpr int tasks = 300;
+  const int alive_before = coring_test::counted::alive.load();
+  coring::runtime rt{{.io_threads = 1, .cpu_threads = 1, .ring_entries = 4}};
+  std::vector<std::unique_ptr<channel>> channels;
+  std::vector<coring::join_handle<outcome>> handles;
+  for (int i = 0; i < tasks; ++i) {
+    const op_kind kind = all_kinds[static_cast<std::size_t>(i) % all_kinds.size()];
+    const coring::executor home = i % 2 == 0 ? rt.io() : rt.cpu();
+    channels.push_back(std::make_unique<channel>(kind));
+    handles.push_back(coring::spawn(home, await_op(kind, channels.back()->reader(), home, nullptr, nullptr)));
+  }
+  for (auto& h : handles) h.cancel();
+  int canceled_ops = 0;
+  int never_started = 0;
+  for (auto& h : handles) {
+    const join_outcome result = rt.block_on(join_canceled(std::move(h)));
+    if (result.join_error) {
+      CHECK(result.join_error == canceled);
+      ++never_started;
+    } else {
+      CHECK(result.op.error == canceled);
+      CHECK(result.op.at_home);
+      ++canceled_ops;
+    }
+  }
+  CHECK(canceled_ops + never_started == tasks);
+  MESSAGE(canceled_ops << " operations canceled, " << never_started << " tasks canceled before they started");
+  CHECK(coring_test::counted::alive.load() == alive_before);
+  // No read is left anywhere: what is written now is still there.
+  int intact = 0;
+  for (const auto& ch : channels) {
+    ch->send("kept");
+    if (ch->take(4) == "kept") ++intact;
+  }
+  CHECK(intact == tasks);
+}
+
+TEST_CASE("canceling tasks from another thread while the runtime shuts down frees every frame") {
+  // cancel() may be called from any thread, also while shutdown destroys the tasks it targets.
+  constexpr int tasks = 200;
+  const int alive_before = coring_test::counted::alive.load();
+  std::vector<std::unique_ptr<channel>> channels;
+  std::vector<coring::join_handle<outcome>> handles;
+  {
+    coring::runtime rt{coring_test::small_runtime()};
+    std::atomic<int> started{0};
+    std::vector<std::atomic<bool>> flags(tasks);
+    for (int i = 0; i < tasks; ++i) {
+      const op_kind kind = all_kinds[static_cast<std::size_t>(i) % all_kinds.size()];
+      const coring::executor home = i % 2 == 0 ? rt.io() : rt.cpu();
+      channels.push_back(std::make_unique<channel>(kind));
+      handles.push_back(coring::spawn(home, await_op(kind, channels.back()->reader(), home,
+                                                     &flags[static_cast<std::size_t>(i)], nullptr)));
+    }
+    for (auto& f : flags) wait_for(f);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let the operations reach the kernel
+    std::atomic<bool> go{false};
+    std::thread canceler([&] {
+      while (!go.load()) std::this_thread::yield();
+      for (auto& h : handles) h.cancel();
+    });
+    go.store(true);
+    rt.shutdown();
+    canceler.join();
+  }
+  for (const auto& h : handles) CHECK(h.done());
+  CHECK(coring_test::counted::alive.load() == alive_before);
+  int intact = 0;
+  for (const auto& ch : channels) {
+    ch->send("kept");
+    if (ch->take(4) == "kept") ++intact;
+  }
+  CHECK(intact == tasks);
 }
