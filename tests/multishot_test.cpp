@@ -375,3 +375,85 @@ TEST_CASE("a zero-copy write to a closed stream gives bad_file_descriptor") {
   };
   CHECK(rt.block_on(body()) == std::errc::bad_file_descriptor);
 }
+
+TEST_CASE("a stream registered in the ring reads, writes and receives through its slot, from either pool") {
+  runtime rt{small_runtime()};
+  tcp_listener listener = listen_any();
+  const std::uint16_t port = port_of(listener);
+  auto server = [&](coring::executor where) -> task<std::string> {
+    co_await coring::on(where);
+    auto accepted = co_await listener.accept();
+    REQUIRE(accepted);
+    auto registered = co_await accepted->register_in_ring();
+    REQUIRE(registered);
+    CHECK(accepted->is_registered());
+    CHECK(where.running_in_this_thread());
+    char buffer[5];
+    REQUIRE(co_await accepted->read_exact(std::as_writable_bytes(std::span(buffer))));
+    CHECK(where.running_in_this_thread());
+    std::string got(buffer, 5);
+    auto chunks = accepted->receive_chunks();
+    auto chunk = co_await chunks.next();
+    REQUIRE(chunk);
+    got += chunk->text();
+    const std::string reply = "ok:" + got;
+    REQUIRE(co_await accepted->write_all(std::as_bytes(std::span(reply))));
+    co_return got;
+  };
+  for (coring::executor where : {rt.io(), rt.cpu()}) {
+    auto handle = coring::spawn(rt.io(), server(where));
+    const int fd = connect_blocking(port);
+    REQUIRE(::write(fd, "hello", 5) == 5);
+    std::this_thread::sleep_for(5ms);
+    REQUIRE(::write(fd, "world", 5) == 5);
+    auto join = [&]() -> task<std::string> { co_return co_await handle; };
+    CHECK(rt.block_on(join()) == "helloworld");
+    CHECK(read_blocking(fd, 13) == "ok:helloworld");
+    // The stream was destroyed with its slot released: the connection really closed.
+    char byte;
+    CHECK(::read(fd, &byte, 1) == 0);
+    ::close(fd);
+  }
+}
+
+TEST_CASE("registering many streams reuses the slots that closed streams gave back") {
+  runtime rt{small_runtime()};
+  tcp_listener listener = listen_any();
+  const std::uint16_t port = port_of(listener);
+  constexpr int rounds = 300;
+  auto server = [&]() -> task<int> {
+    auto incoming = listener.incoming();
+    int registered = 0;
+    for (int i = 0; i < rounds; ++i) {
+      auto stream = co_await incoming.next();
+      REQUIRE(stream);
+      if (co_await stream->register_in_ring()) ++registered;
+      const char byte = 'r';
+      REQUIRE(co_await stream->write(std::span(&byte, 1)));
+      auto again = co_await stream->register_in_ring();  // a second call is a no-op
+      CHECK(again);
+    }
+    co_return registered;
+  };
+  auto handle = coring::spawn(rt.io(), server());
+  for (int i = 0; i < rounds; ++i) {
+    const int fd = connect_blocking(port);
+    CHECK(read_blocking(fd, 1) == "r");
+    char byte;
+    CHECK(::read(fd, &byte, 1) == 0);  // closed, slot and all
+    ::close(fd);
+  }
+  auto join = [&]() -> task<int> { co_return co_await handle; };
+  CHECK(rt.block_on(join()) == rounds);
+}
+
+TEST_CASE("registering a closed stream gives bad_file_descriptor") {
+  runtime rt{small_runtime()};
+  auto body = []() -> task<std::error_code> {
+    tcp_stream closed;
+    auto r = co_await closed.register_in_ring();
+    CHECK(!closed.is_registered());
+    co_return r.error();
+  };
+  CHECK(rt.block_on(body()) == std::errc::bad_file_descriptor);
+}
