@@ -32,6 +32,7 @@ namespace detail {
 /// fork-join tree) never pays for that.
 struct task_root {
   bool registered = false;  // written by whichever thread runs the tree; its runs are sequential
+  bool fork = false;        // the root of when_all's children (fork_group.hpp), not a spawned task
 };
 
 /// Enters the tree in its registry.

@@ -3,24 +3,27 @@
 //   auto [a, b] = co_await coring::when_all(fetch_user(id), fetch_orders(id));
 //   std::vector<int> sizes = co_await coring::when_all(std::move(tasks));   // vector<task<int>>
 //
-// The children are spawned on the pool of the awaiting task and run concurrently; the awaiting
-// task resumes on its own pool when the last one finished. Results come back in argument order
-// (void as std::monostate). If a child throws, the others are asked to stop (their sleeps and
-// ring operations complete with operation_canceled), all are still awaited, and the first
-// exception is rethrown: no child outlives when_all. A stop request for the awaiting task reaches
-// every child.
+// The children are forked onto the pool of the awaiting task and run concurrently (the last one
+// starts at once on the awaiting thread; the others are queued, for idle workers to steal); the
+// awaiting task resumes on its own pool when the last one finished. Children are not spawned
+// tasks: no task_cell, no join_handle, one counter for the group (detail/fork_group.hpp). Results come back
+// in argument order (void as std::monostate). If a child throws, the others are asked to stop (their sleeps
+// and ring operations complete with operation_canceled), all are still awaited, and the first exception is
+// rethrown: no child outlives when_all. A stop request for the awaiting task reaches every child.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <exception>
-#include <mutex>
-#include <optional>
+#include <stdexcept>
+#include <system_error>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "coring/detail/awaitable_traits.hpp"
 #include "coring/detail/child_group.hpp"
+#include "coring/detail/fork_group.hpp"
 #include "coring/join_handle.hpp"
 #include "coring/spawn.hpp"
 #include "coring/task.hpp"
@@ -29,86 +32,53 @@ namespace coring {
 
 namespace detail {
 
-/// Records the first failure of a group and stops the other children when it happens. Children
-/// may fail while the parent is still spawning their siblings: the group is stopped only once it
-/// is complete (`arm`).
-struct failure_record {
-  std::mutex mutex;
-  std::exception_ptr first;
-  child_group* group = nullptr;
-  bool armed = false;
-
-  void fail(std::exception_ptr error) noexcept {
-    bool stop = false;
-    {
-      std::lock_guard lock(mutex);
-      if (!first) {
-        first = std::move(error);
-        stop = armed;
-      }
+/// What a when_all over forked children ends with: the first failure, or operation_canceled when
+/// a child was stopped before it started (the awaiting task was canceled).
+inline void rethrow_fork_failure(const fork_group& group, const fork_slot* slots, std::size_t count) {
+  if (group.first_error) std::rethrow_exception(group.first_error);
+  for (std::size_t i = 0; i < count; ++i) {
+    if (slots[i].canceled) {
+      throw std::system_error(std::make_error_code(std::errc::operation_canceled),
+                              "coring::when_all: a child was canceled before it started");
     }
-    if (stop) group->stop_all();
-  }
-  /// Every child is in the group: from now on a failure stops the siblings at once.
-  void arm() noexcept {
-    bool stop = false;
-    {
-      std::lock_guard lock(mutex);
-      armed = true;
-      stop = static_cast<bool>(first);
-    }
-    if (stop) group->stop_all();
-  }
-};
-
-template <class T>
-task<T> stop_siblings_on_failure(task<T> child, failure_record& failures) {
-  try {
-    co_return co_await child;
-  } catch (...) {
-    failures.fail(std::current_exception());
-    throw;
   }
 }
 
-/// Awaits a child; its value, or nothing when it failed (the failure is in the record already).
 template <class T>
-task<std::optional<value_or_monostate<T>>> join_child(join_handle<T>& handle, failure_record& failures) {
-  try {
-    if constexpr (std::is_void_v<T>) {
-      co_await handle;
-      co_return std::monostate{};
-    } else {
-      co_return co_await handle;
-    }
-  } catch (...) {
-    failures.fail(std::current_exception());  // also covers a child canceled before it started
-    co_return std::nullopt;
+value_or_monostate<T> take_result(std::coroutine_handle<> frame) {
+  auto& promise = std::coroutine_handle<task_promise<T>>::from_address(frame.address()).promise();
+  if constexpr (std::is_void_v<T>) {
+    promise.take();
+    return std::monostate{};
+  } else {
+    return promise.take();
   }
+}
+
+template <class T>
+void adopt_child(task<T>& child, fork_group& group, fork_slots& slots) {
+  if (!child.valid()) throw std::invalid_argument("coring::when_all: a task is empty (moved-from)");
+  auto handle = child.release();
+  handle.promise().root = &group;
+  slots.add(handle, group);
 }
 
 template <class... Ts>
 task<std::tuple<value_or_monostate<Ts>...>> when_all_of(task<Ts>... children) {
-  const executor here = current_executor_or_throw();
+  (void)current_executor_or_throw();
   task_root* parent = co_await this_root_awaiter{};
-  child_group group;
-  failure_record failures;
-  failures.group = &group;
-  std::tuple<join_handle<Ts>...> handles{
-      spawn(here, detail::stop_siblings_on_failure(std::move(children), failures))...};
-  std::apply([&](auto&... h) { (group.add(h.cell()), ...); }, handles);
-  failures.arm();
+  constexpr std::size_t count = sizeof...(Ts);
+  fork_group group;
+  fork_slots slots(count);
+  (adopt_child(children, group, slots), ...);
   group.link(parent);
-  auto results = co_await std::apply(
-      [&](auto&... h) -> task<std::tuple<std::optional<detail::value_or_monostate<Ts>>...>> {
-        co_return std::tuple<std::optional<detail::value_or_monostate<Ts>>...>{
-            co_await detail::join_child(h, failures)...};
-      },
-      handles);
+  co_await fork_awaiter{group, slots.data(), count};
   group.unlink();
-  if (failures.first) std::rethrow_exception(failures.first);
-  co_return std::apply(
-      [](auto&... r) { return std::tuple<detail::value_or_monostate<Ts>...>{std::move(*r)...}; }, results);
+  rethrow_fork_failure(group, slots.data(), count);
+  co_return [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return std::tuple<value_or_monostate<Ts>...>{take_result<Ts>(slots[I].frame)...};
+  }
+  (std::index_sequence_for<Ts...>{});
 }
 
 }  // namespace detail
@@ -123,27 +93,20 @@ requires(sizeof...(Awaitables) > 0 && (detail::awaitable<std::remove_reference_t
 
 template <class T>
 task<std::vector<detail::value_or_monostate<T>>> when_all(std::vector<task<T>> children) {
-  const executor here = detail::current_executor_or_throw();
+  const std::size_t count = children.size();
+  if (count == 0) co_return std::vector<detail::value_or_monostate<T>>{};
+  (void)detail::current_executor_or_throw();
   detail::task_root* parent = co_await detail::this_root_awaiter{};
-  detail::child_group group;
-  detail::failure_record failures;
-  failures.group = &group;
-  std::vector<join_handle<T>> handles;
-  handles.reserve(children.size());
-  for (auto& child : children) {
-    handles.push_back(spawn(here, detail::stop_siblings_on_failure(std::move(child), failures)));
-    group.add(handles.back().cell());
-  }
-  failures.arm();
+  detail::fork_group group;
+  detail::fork_slots slots(count);
+  for (task<T>& child : children) detail::adopt_child(child, group, slots);
   group.link(parent);
-  std::vector<std::optional<detail::value_or_monostate<T>>> results;
-  results.reserve(handles.size());
-  for (auto& h : handles) results.push_back(co_await detail::join_child(h, failures));
+  co_await detail::fork_awaiter{group, slots.data(), count};
   group.unlink();
-  if (failures.first) std::rethrow_exception(failures.first);
+  detail::rethrow_fork_failure(group, slots.data(), count);
   std::vector<detail::value_or_monostate<T>> values;
-  values.reserve(results.size());
-  for (auto& r : results) values.push_back(std::move(*r));
+  values.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) values.push_back(detail::take_result<T>(slots[i].frame));
   co_return values;
 }
 

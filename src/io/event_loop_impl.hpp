@@ -53,6 +53,8 @@ class event_loop_impl final : public scheduler, private completion_sink {
   void schedule_later(work_item* item) noexcept override;
   bool owns_current_thread() const noexcept override;
   event_loop_impl* io_loop() noexcept override { return this; }
+  /// One thread runs everything anyway: a fork only needs to be queued once a sibling waits.
+  bool may_run_forks_inline() const noexcept override { return this_thread().loop == this; }
 
   /// Binds the loop to the calling thread (the ring's single issuer). Called once, by the thread
   /// that will drive the loop; a later call from another thread throws std::logic_error.

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <typeinfo>
 
+#include "coring/detail/fork_group.hpp"
 #include "io/event_loop_impl.hpp"
 
 namespace coring::detail {
@@ -223,6 +224,7 @@ void register_root(task_root& root) noexcept {
 }
 
 std::coroutine_handle<> complete_root(task_root& root, const std::exception_ptr* error) noexcept {
+  if (root.fork) return static_cast<fork_group&>(static_cast<task_cell&>(root)).child_done(error);
   auto& cell = static_cast<task_cell&>(root);
   task_registry& registry = *cell.registry;  // the cell may be gone after the state transition
   if (cell.registered) registry.remove(cell);

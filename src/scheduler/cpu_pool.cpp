@@ -46,6 +46,13 @@ bool cpu_pool::owns_current_thread() const noexcept {
   return this_thread().current == this;
 }
 
+bool cpu_pool::may_run_forks_inline() const noexcept {
+  const thread_context& ctx = this_thread();
+  // A worker whose deque holds work leaves that for thieves and keeps new forks to itself; with
+  // an empty deque it forks through the deque, so that idle workers find something to steal.
+  return ctx.current == this && workers_[ctx.worker_index]->deque.size() > 0;
+}
+
 event_loop_impl* cpu_pool::io_loop() noexcept {
   const thread_context& ctx = this_thread();
   return ctx.current == this ? io_->loop_for(ctx.worker_index) : io_->pick_loop();

@@ -47,6 +47,7 @@ class cpu_pool final : public scheduler {
   void schedule(work_item* item) noexcept override;
   void schedule_later(work_item* item) noexcept override;
   bool owns_current_thread() const noexcept override;
+  bool may_run_forks_inline() const noexcept override;
   event_loop_impl* io_loop() noexcept override;
 
   void stop() noexcept;

@@ -39,6 +39,10 @@ class scheduler {
   virtual bool owns_current_thread() const noexcept = 0;
   /// The event loop that performs I/O for tasks running here (never null for runtime schedulers).
   virtual event_loop_impl* io_loop() noexcept = 0;
+  /// True when a child forked by a task running on the calling thread may simply run here, now:
+  /// other threads of this scheduler already have queued work of this thread to take (when_all
+  /// then pays no queue operation and no atomic per child; see fork_group.hpp).
+  virtual bool may_run_forks_inline() const noexcept { return false; }
 
   task_registry* registry() const noexcept { return registry_; }
 

@@ -1,0 +1,202 @@
+// fork_group: when_all's children, forked onto the awaiting task's pool without a task_cell each.
+//
+// The group is the root of every child's tree (their promise.root), so it carries the children's
+// stop scope, linked to the awaiting task's scope, and one counter: the child that brings it to
+// zero resumes the awaiting task (by symmetric transfer when it runs on the same pool). The first
+// child to fail stops its siblings. All of it lives in the awaiting when_all frame, which owns the
+// children's frames: it is never entered in the task registry, because shutdown reaches the
+// children by destroying that frame (its own tree is registered before it suspends).
+//
+// Threads: children run and finish on any worker of the pool; `remaining` orders their results
+// (written in their frames) before the awaiting task reads them.
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <new>
+
+#include "coring/detail/cancel_scope.hpp"
+#include "coring/detail/scheduler.hpp"
+#include "coring/detail/task_cell.hpp"
+#include "coring/task.hpp"
+
+namespace coring::detail {
+
+struct fork_group;
+
+/// One child: the work item that starts it on the pool.
+struct fork_slot : work_item {
+  std::coroutine_handle<> frame;
+  fork_group* group = nullptr;
+  bool canceled = false;  // stopped before it started: it never ran
+};
+
+struct fork_group : task_cell, private cancel_hook {
+  std::atomic<std::size_t> remaining{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr first_error;  // written by the first child to fail, read after `remaining` is 0
+  cancel_scope* parent_scope = nullptr;
+  // Inline runs (owner thread only): a child that finishes on the thread that forked it, while
+  // that thread runs the children one after another, only says so here; it is not counted in
+  // `remaining`, which the forking thread settles once for all of them.
+  const thread_context* running_inline = nullptr;
+  bool finished_inline = false;
+
+  fork_group() noexcept {
+    fork = true;
+    registered = true;  // see the top of this file: never entered in the registry
+    on_stop = &stop_children;
+  }
+  fork_group(const fork_group&) = delete;
+  fork_group& operator=(const fork_group&) = delete;
+  ~fork_group() { unlink(); }
+
+  /// Carries a stop request of the awaiting task's tree to the children.
+  void link(task_root* parent) noexcept {
+    if (parent == nullptr) return;
+    cancel_scope& s = static_cast<task_cell*>(parent)->scope;
+    if (s.add(*this)) {
+      parent_scope = &s;
+    } else {
+      scope.request_stop();  // the parent was already asked to stop
+    }
+  }
+  void unlink() noexcept {
+    if (parent_scope != nullptr) {
+      parent_scope->remove(*this);
+      parent_scope = nullptr;
+    }
+  }
+
+  /// A child finished (or was canceled before it started); `error` points at its exception.
+  /// Returns what to transfer to: the awaiting task after the last child, else noop.
+  std::coroutine_handle<> child_done(const std::exception_ptr* error) noexcept {
+    if (error != nullptr && *error && !failed.exchange(true, std::memory_order_acq_rel)) {
+      first_error = *error;
+      scope.request_stop();
+    }
+    if (running_inline == &this_thread()) {
+      finished_inline = true;
+      return std::noop_coroutine();
+    }
+    if (remaining.fetch_sub(1, std::memory_order_acq_rel) != 1) return std::noop_coroutine();
+    return resume_on(joiner_home, joiner);
+  }
+
+ private:
+  static void stop_children(cancel_hook* hook) noexcept {
+    static_cast<fork_group*>(hook)->scope.request_stop();
+  }
+};
+
+inline void start_fork_child(work_item* w) noexcept {
+  auto& slot = static_cast<fork_slot&>(*w);
+  if (slot.group->scope.stop_requested()) {
+    slot.canceled = true;
+    std::coroutine_handle<> next = slot.group->child_done(nullptr);
+    if (next != std::noop_coroutine()) next.resume();
+    return;
+  }
+  slot.frame.resume();
+}
+
+/// How deep inline runs may nest on one thread (each level is a few stack frames).
+inline constexpr unsigned max_inline_depth = 48;
+inline thread_local unsigned inline_depth = 0;
+
+/// Forks `count` children (their promises already point at `group`) and suspends the awaiting
+/// task until the last one finished.
+///
+/// While the scheduler says so (may_run_forks_inline: other threads have this thread's queued
+/// work to steal), children run right here, one after another, as plain nested calls: a child
+/// that finishes costs no queue operation and no atomic. The first child that suspends (it waits
+/// for I/O, a lock, another child...) ends that: it and every child not started yet go through
+/// the scheduler's queue and run concurrently, as they would have from the start.
+struct fork_awaiter {
+  fork_group& group;
+  fork_slot* slots;
+  std::size_t count;
+
+  bool await_ready() const noexcept { return count == 0; }
+  template <class Promise>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
+    before_suspend(root_of(awaiting));
+    scheduler* here = current_scheduler();
+    group.joiner.handle = awaiting;
+    group.joiner_home = here;
+    group.remaining.store(count, std::memory_order_relaxed);
+
+    std::size_t next = 0;     // the first child not run inline
+    std::size_t settled = 0;  // children finished inline (or canceled before they started)
+    if (here != nullptr && inline_depth < max_inline_depth) {
+      group.running_inline = &this_thread();
+      ++inline_depth;
+      // Asked again every 16 children: thieves may have emptied the deque meanwhile.
+      while (next < count && ((next & 15) != 0 || here->may_run_forks_inline())) {
+        fork_slot& slot = slots[next++];
+        if (group.scope.stop_requested()) {
+          slot.canceled = true;
+          ++settled;
+          continue;
+        }
+        group.finished_inline = false;
+        slot.frame.resume();
+        if (!group.finished_inline) break;  // it waits: it counts itself when it finishes
+        ++settled;
+      }
+      --inline_depth;
+      group.running_inline = nullptr;
+    }
+    // The rest go through the queue. Until `remaining` reaches zero the awaiting frame (group,
+    // slots) stays put, and it cannot reach zero before the subtraction of `settled` below.
+    for (std::size_t i = next; i < count; ++i) {
+      slots[i].run = &start_fork_child;
+      if (here != nullptr) {
+        here->schedule(&slots[i]);
+      } else {
+        start_fork_child(&slots[i]);  // no pool (a plain thread): one after the other
+      }
+    }
+    if (settled == 0) return std::noop_coroutine();
+    if (group.remaining.fetch_sub(settled, std::memory_order_acq_rel) == settled) return awaiting;
+    return std::noop_coroutine();
+  }
+  void await_resume() const noexcept {}
+};
+
+/// The slots of `count` children, from the frame allocator; destroys the children's frames, with
+/// the when_all frame that owns them.
+class fork_slots {
+ public:
+  explicit fork_slots(std::size_t count)
+      : slots_(static_cast<fork_slot*>(allocate_frame(count * sizeof(fork_slot)))), capacity_(count) {}
+  fork_slots(const fork_slots&) = delete;
+  fork_slots& operator=(const fork_slots&) = delete;
+  ~fork_slots() {
+    for (std::size_t i = 0; i < size_; ++i) {
+      if (slots_[i].frame) slots_[i].frame.destroy();
+      slots_[i].~fork_slot();
+    }
+    deallocate_frame(slots_, capacity_ * sizeof(fork_slot));
+  }
+
+  /// Takes ownership of a child's frame.
+  fork_slot& add(std::coroutine_handle<> frame, fork_group& group) noexcept {
+    fork_slot* slot = new (&slots_[size_++]) fork_slot;
+    slot->frame = frame;
+    slot->group = &group;
+    return *slot;
+  }
+  fork_slot* data() noexcept { return slots_; }
+  std::size_t size() const noexcept { return size_; }
+  fork_slot& operator[](std::size_t i) noexcept { return slots_[i]; }
+
+ private:
+  fork_slot* slots_;
+  std::size_t capacity_;
+  std::size_t size_ = 0;
+};
+
+}  // namespace coring::detail
