@@ -192,3 +192,92 @@ TEST_CASE("when_all and when_any accept any awaitable, not only tasks") {
   };
   rt.block_on(body());
 }
+
+namespace {
+
+task<void> wait_for(coring::async_event& event, std::atomic<int>& order, int& waited_at) {
+  co_await event.wait();
+  waited_at = order.fetch_add(1);
+}
+
+task<void> set_event(coring::async_event& event, std::atomic<int>& order, int& set_at) {
+  set_at = order.fetch_add(1);
+  event.set();
+  co_return;
+}
+
+task<long> chain(long depth) {
+  if (depth == 0) co_return 0;
+  auto [below] = co_await coring::when_all(chain(depth - 1));
+  co_return below + 1;
+}
+
+}  // namespace
+
+TEST_CASE("a when_all child that waits lets its later siblings run, on either pool") {
+  // On an io loop (and on a busy CPU worker) children first run inline, one after another: the
+  // child that waits for its sibling must not keep that sibling from starting.
+  runtime rt{{.io_threads = 1, .cpu_threads = 2}};
+  for (coring::executor where : {rt.io(), rt.cpu()}) {
+    coring::async_event event;
+    std::atomic<int> order{0};
+    int waited_at = -1;
+    int set_at = -1;
+    auto body = [&]() -> task<void> {
+      co_await coring::on(where);
+      co_await coring::when_all(wait_for(event, order, waited_at), set_event(event, order, set_at));
+      CHECK(where.running_in_this_thread());
+    };
+    rt.block_on(body());
+    CHECK(set_at == 0);
+    CHECK(waited_at == 1);
+  }
+}
+
+TEST_CASE("nested when_all 100,000 levels deep does not grow the stack without bound") {
+  runtime rt{{.io_threads = 1, .cpu_threads = 2}};
+  constexpr long depth = 100'000;
+  for (coring::executor where : {rt.io(), rt.cpu()}) {
+    auto body = [&]() -> task<long> {
+      co_await coring::on(where);
+      co_return co_await chain(depth);
+    };
+    CHECK(rt.block_on(body()) == depth);
+  }
+}
+
+TEST_CASE("a failing when_all child stops the siblings that had not started yet") {
+  runtime rt{{.io_threads = 1, .cpu_threads = 1}};
+  std::atomic<int> ran{0};
+  auto fail = []() -> task<int> {
+    throw std::runtime_error("first");
+    co_return 0;
+  };
+  auto count = [&]() -> task<int> {
+    ran.fetch_add(1);
+    co_return 1;
+  };
+  auto body = [&]() -> task<void> {
+    // On the io loop the children run inline in order: the failure comes before the others start.
+    (void)co_await coring::when_all(fail(), count(), count());
+  };
+  CHECK_THROWS_WITH_AS(rt.block_on(body()), "first", std::runtime_error);
+  CHECK(ran.load() == 0);
+}
+
+TEST_CASE("when_all of 200,000 children on two CPU workers gives every result in order") {
+  runtime rt{{.io_threads = 1, .cpu_threads = 2}};
+  auto leaf = [](long i) -> task<long> { co_return i * 2; };
+  auto body = [&]() -> task<bool> {
+    co_await coring::on(rt.cpu());
+    std::vector<task<long>> children;
+    constexpr long n = 200'000;
+    children.reserve(n);
+    for (long i = 0; i < n; ++i) children.push_back(leaf(i));
+    const std::vector<long> values = co_await coring::when_all(std::move(children));
+    bool in_order = values.size() == static_cast<std::size_t>(n);
+    for (long i = 0; in_order && i < n; ++i) in_order = values[static_cast<std::size_t>(i)] == i * 2;
+    co_return in_order;
+  };
+  CHECK(rt.block_on(body()));
+}
