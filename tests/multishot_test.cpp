@@ -457,3 +457,38 @@ TEST_CASE("registering a closed stream gives bad_file_descriptor") {
   };
   CHECK(rt.block_on(body()) == std::errc::bad_file_descriptor);
 }
+
+TEST_CASE("receive buffers follow runtime_options, and a bad buffer count is reported by next()") {
+  for (unsigned count : {8u, 100u}) {
+    runtime rt{{.io_threads = 1, .cpu_threads = 1, .receive_buffers = count, .receive_buffer_size = 64}};
+    tcp_listener listener = listen_any();
+    const std::uint16_t port = port_of(listener);
+    auto server = [&]() -> task<coring::result<std::size_t>> {
+      auto accepted = co_await listener.accept();
+      REQUIRE(accepted);
+      auto chunks = accepted->receive_chunks();
+      std::size_t total = 0;
+      for (;;) {
+        auto chunk = co_await chunks.next();
+        if (!chunk) co_return chunk.error();
+        if (chunk->empty()) co_return total;
+        CHECK(chunk->size() <= 64);
+        total += chunk->size();
+      }
+    };
+    auto handle = coring::spawn(rt.io(), server());
+    const int fd = connect_blocking(port);
+    const std::string payload(10'000, 'b');
+    REQUIRE(::write(fd, payload.data(), payload.size()) == ssize_t(payload.size()));
+    ::shutdown(fd, SHUT_WR);
+    auto join = [&]() -> task<coring::result<std::size_t>> { co_return co_await handle; };
+    const coring::result<std::size_t> got = rt.block_on(join());
+    if (count == 8) {
+      REQUIRE(got);
+      CHECK(*got == payload.size());
+    } else {
+      CHECK(got.error() == std::errc::invalid_argument);  // not a power of two
+    }
+    ::close(fd);
+  }
+}

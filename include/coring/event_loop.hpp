@@ -29,6 +29,10 @@ namespace coring {
 struct event_loop_options {
   /// Submission queue entries (the completion queue gets twice as many).
   unsigned ring_entries = 256;
+  /// Provided buffers for receive streams (a power of two up to 32768) and their size in bytes,
+  /// as in runtime_options.
+  unsigned receive_buffers = 512;
+  unsigned receive_buffer_size = 4096;
 };
 
 namespace detail {

@@ -50,6 +50,11 @@ struct runtime_options {
   /// How long an idle thread keeps looking for work before it sleeps. Longer makes hops between
   /// pools cheaper under load (no kernel wake-up); zero makes an idle runtime cheapest.
   std::chrono::nanoseconds idle_spin = std::chrono::microseconds(50);
+  /// Provided buffers per io loop for receive streams (tcp_stream::receive_chunks()): a power of
+  /// two up to 32768, set up on a loop's first receive stream. Chunks hold one each.
+  unsigned receive_buffers = 512;
+  /// Bytes per provided buffer: the most one received chunk holds.
+  unsigned receive_buffer_size = 4096;
 };
 
 namespace detail {

@@ -9,8 +9,9 @@ namespace coring {
 
 event_loop::event_loop(event_loop_options options)
     : registry_(std::make_unique<detail::task_registry>()),
-      impl_(std::make_unique<detail::event_loop_impl>(registry_.get(), options.ring_entries,
-                                                      std::chrono::nanoseconds::zero())) {
+      impl_(std::make_unique<detail::event_loop_impl>(
+          registry_.get(), detail::loop_config{options.ring_entries, std::chrono::nanoseconds::zero(),
+                                               options.receive_buffers, options.receive_buffer_size})) {
   registry_->set_loop_to_notify(impl_.get());
 }
 

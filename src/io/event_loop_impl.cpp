@@ -113,9 +113,12 @@ bool start_op(io_op& op, std::coroutine_handle<> awaiting, task_root* root) noex
 
 // ---- the loop --------------------------------------------------------------------------------
 
-event_loop_impl::event_loop_impl(task_registry* registry, unsigned ring_entries,
-                                 std::chrono::nanoseconds spin_budget)
-    : scheduler(registry), backend_(make_uring_backend(ring_entries)), spin_(spin_budget) {}
+event_loop_impl::event_loop_impl(task_registry* registry, const loop_config& config)
+    : scheduler(registry),
+      backend_(make_uring_backend(config.ring_entries)),
+      spin_(config.spin_budget),
+      receive_buffers_(config.receive_buffers),
+      receive_buffer_size_(config.receive_buffer_size) {}
 
 event_loop_impl::~event_loop_impl() {
   while (posters_.load(std::memory_order_acquire) != 0) cpu_relax();

@@ -41,9 +41,17 @@ struct loop_counters {
   std::uint64_t timers = 0;
 };
 
+/// How a loop is set up (from runtime_options or event_loop_options).
+struct loop_config {
+  unsigned ring_entries = 256;
+  std::chrono::nanoseconds spin_budget{0};
+  unsigned receive_buffers = 512;  // the provided-buffer ring of receive streams
+  unsigned receive_buffer_size = 4096;
+};
+
 class event_loop_impl final : public scheduler, private completion_sink {
  public:
-  event_loop_impl(task_registry* registry, unsigned ring_entries, std::chrono::nanoseconds spin_budget);
+  event_loop_impl(task_registry* registry, const loop_config& config);
   ~event_loop_impl();
   event_loop_impl(const event_loop_impl&) = delete;
   event_loop_impl& operator=(const event_loop_impl&) = delete;
@@ -139,6 +147,9 @@ class event_loop_impl final : public scheduler, private completion_sink {
   };
   static void on_buffer_return(work_item* item) noexcept;
   std::unique_ptr<buffer_return[]> buffer_returns_;  // one per provided buffer: returns posted to the loop
+  unsigned receive_buffers_;
+  unsigned receive_buffer_size_;
+  unsigned buffers_out_ = 0;  // provided buffers handed to chunks (or queued) and not yet recycled
   int buffers_status_ = 1;
   int files_status_ = 1;  // the registered-file table: 1 not set up yet, 0 ready, < 0 -errno // 1: not set up
                           // yet, 0: ready, < 0: -errno

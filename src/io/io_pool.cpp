@@ -6,13 +6,11 @@
 
 namespace coring::detail {
 
-io_pool::io_pool(task_registry* registry, unsigned threads, unsigned ring_entries,
-                 std::chrono::nanoseconds spin_budget)
-    : scheduler(registry) {
+io_pool::io_pool(task_registry* registry, unsigned threads, const loop_config& config) : scheduler(registry) {
   threads = std::max(1u, threads);
   loops_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) {
-    loops_.push_back(std::make_unique<event_loop_impl>(registry, ring_entries, spin_budget));
+    loops_.push_back(std::make_unique<event_loop_impl>(registry, config));
   }
   std::vector<std::future<void>> started;
   threads_.reserve(threads);

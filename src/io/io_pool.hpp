@@ -23,8 +23,7 @@ namespace coring::detail {
 
 class io_pool final : public scheduler {
  public:
-  io_pool(task_registry* registry, unsigned threads, unsigned ring_entries,
-          std::chrono::nanoseconds spin_budget);
+  io_pool(task_registry* registry, unsigned threads, const loop_config& config);
   ~io_pool();
   io_pool(const io_pool&) = delete;
   io_pool& operator=(const io_pool&) = delete;

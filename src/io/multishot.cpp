@@ -16,10 +16,6 @@ namespace coring::detail {
 
 namespace {
 
-// The provided-buffer ring of a loop, set up when its first receive stream is armed.
-constexpr unsigned receive_buffer_count = 512;
-constexpr unsigned receive_buffer_size = 4096;
-
 void run_close(work_item* w) noexcept {
   multishot& m = static_cast<multishot&>(*static_cast<multishot_close_item*>(w));
   m.loop->close(m);
@@ -143,10 +139,11 @@ void event_loop_impl::finish_soon(io_op& op) noexcept {
 void event_loop_impl::arm(multishot& m) noexcept {
   if (m.code == op_code::recv_multishot && buffers_status_ != 0) {
     if (buffers_status_ == 1) {
-      buffers_status_ = backend_->provide_buffers(receive_buffer_count, receive_buffer_size);
+      // Set up when the loop's first receive stream is armed.
+      buffers_status_ = backend_->provide_buffers(receive_buffers_, receive_buffer_size_);
       if (buffers_status_ == 0) {
-        buffer_returns_ = std::make_unique<buffer_return[]>(receive_buffer_count);
-        for (unsigned i = 0; i < receive_buffer_count; ++i) {
+        buffer_returns_ = std::make_unique<buffer_return[]>(receive_buffers_);
+        for (unsigned i = 0; i < receive_buffers_; ++i) {
           buffer_returns_[i].loop = this;
           buffer_returns_[i].id = static_cast<std::int32_t>(i);
         }
@@ -170,6 +167,7 @@ void event_loop_impl::arm(multishot& m) noexcept {
 
 void event_loop_impl::deliver(multishot& m, int result, completion_flags flags) noexcept {
   if (!flags.more) m.armed = false;
+  if (flags.buffer >= 0) ++buffers_out_;
   const multishot::entry e{result, flags.buffer};
   if (m.closed) {
     discard(m, e);
@@ -178,6 +176,11 @@ void event_loop_impl::deliver(multishot& m, int result, completion_flags flags) 
   }
   if (m.code == op_code::recv_multishot) {
     if (result == -ENOBUFS && !flags.more) {
+      if (buffers_out_ < receive_buffers_) {
+        // Buffers came back between the kernel's running dry and this completion.
+        if (m.taker != nullptr) arm(m);
+        return;
+      }
       m.starved = true;  // armed again when a buffer comes back
       starved_.push_back(&m);
       return;
@@ -221,6 +224,7 @@ void event_loop_impl::close(multishot& m) noexcept {
 
 void event_loop_impl::recycle_buffer(std::int32_t id) noexcept {
   backend_->recycle_buffer(id);
+  --buffers_out_;
   if (starved_.empty() || draining_) return;
   std::vector<multishot*> waiting;
   waiting.swap(starved_);

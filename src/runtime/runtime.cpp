@@ -21,7 +21,9 @@ struct runtime_state {
     const unsigned cpu_threads =
         options.cpu_threads != 0 ? options.cpu_threads : std::max(1u, std::thread::hardware_concurrency());
     if (options.ring_entries == 0) throw std::invalid_argument("coring::runtime: ring_entries must be > 0");
-    io = std::make_unique<io_pool>(&registry, options.io_threads, options.ring_entries, options.idle_spin);
+    io = std::make_unique<io_pool>(&registry, options.io_threads,
+                                   loop_config{options.ring_entries, options.idle_spin,
+                                               options.receive_buffers, options.receive_buffer_size});
     cpu = std::make_unique<cpu_pool>(&registry, io.get(), cpu_threads, options.idle_spin);
   }
 
