@@ -40,25 +40,7 @@ using coring::net::udp_socket;
 // Compared as conditions: the kernel reports errors in the system category, the library in the generic one.
 constexpr std::errc bad_fd = std::errc::bad_file_descriptor;
 
-class temp_dir {
- public:
-  temp_dir() {
-    std::string name = "/tmp/coring_error_paths.XXXXXX";
-    REQUIRE(::mkdtemp(name.data()) != nullptr);
-    path_ = name;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  std::string path(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using coring_test::temp_dir;
 
 std::span<const std::byte> bytes_of(std::string_view text) {
   return std::as_bytes(std::span<const char>(text.data(), text.size()));

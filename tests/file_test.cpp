@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "support.hpp"
+
 namespace {
 
 using coring::task;
@@ -27,26 +29,7 @@ using coring::task;
 // Compared as a condition: the kernel reports it in the system category, the library in the generic one.
 constexpr std::errc bad_fd = std::errc::bad_file_descriptor;
 
-/// A fresh directory under /tmp, removed with everything in it at the end of the test.
-class temp_dir {
- public:
-  temp_dir() {
-    std::string name = "/tmp/coring_file_test.XXXXXX";
-    REQUIRE(::mkdtemp(name.data()) != nullptr);
-    path_ = name;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  std::string path(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using coring_test::temp_dir;
 
 /// Bytes that differ from block to block and within a block, so a misplaced block is noticed.
 std::vector<char> pattern(std::size_t size, unsigned seed = 0) {

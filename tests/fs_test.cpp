@@ -19,6 +19,8 @@
 #include <system_error>
 #include <utility>
 
+#include "support.hpp"
+
 namespace {
 
 using coring::task;
@@ -26,26 +28,7 @@ using coring::task;
 // Tasks use CHECK/REQUIRE but never INFO or CAPTURE: doctest keeps those per thread, and a task
 // may end on another thread than it started on.
 
-/// A fresh directory under /tmp, removed with everything in it at the end of the test.
-class temp_dir {
- public:
-  temp_dir() {
-    std::string name = "/tmp/coring_fs_test.XXXXXX";
-    REQUIRE(::mkdtemp(name.data()) != nullptr);
-    path_ = name;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  std::string path(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using coring_test::temp_dir;
 
 /// Text whose bytes differ from block to block and within a block, so a misplaced block is noticed.
 std::string pattern(std::size_t size, unsigned seed = 0) {

@@ -219,24 +219,7 @@ task<T> join(coring::join_handle<T> handle) {
   co_return co_await handle;
 }
 
-class temp_dir {
- public:
-  temp_dir() {
-    std::string name = "/tmp/coring_pool_parity.XXXXXX";
-    REQUIRE(::mkdtemp(name.data()) != nullptr);
-    path_ = name;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using coring_test::temp_dir;
 
 }  // namespace
 

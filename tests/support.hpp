@@ -2,6 +2,7 @@
 #pragma once
 
 #include <doctest/doctest.h>
+#include <stdlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -9,6 +10,10 @@
 #include <coring/sleep.hpp>
 #include <coring/task.hpp>
 #include <coroutine>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <system_error>
 #include <thread>
 
 namespace coring_test {
@@ -24,6 +29,28 @@ struct counted {
 inline std::thread::id this_id() noexcept {
   return std::this_thread::get_id();
 }
+
+/// A fresh directory under /tmp, removed with everything in it at the end of the test.
+class temp_dir {
+ public:
+  explicit temp_dir(std::string_view prefix = "coring_test") {
+    std::string name = "/tmp/" + std::string(prefix) + ".XXXXXX";
+    REQUIRE(::mkdtemp(name.data()) != nullptr);
+    path_ = name;
+  }
+  ~temp_dir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+
+  const std::string& path() const noexcept { return path_; }
+  std::string path(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+ private:
+  std::string path_;
+};
 
 /// The runtime most tests use: one io loop, two CPU workers.
 inline coring::runtime_options small_runtime() noexcept {

@@ -14,36 +14,15 @@
 #include <utility>
 #include <vector>
 
+#include "support.hpp"
+
 namespace {
 
 using coring::task;
 using coring::net::unix_listener;
 using coring::net::unix_stream;
 
-/// A fresh directory under /tmp, removed (with the socket files named by the test) at the end.
-class temp_dir {
- public:
-  temp_dir() {
-    std::string pattern = "/tmp/coring_unix_XXXXXX";
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~temp_dir() {
-    for (const std::string& f : files_) ::unlink(f.c_str());
-    ::rmdir(path_.c_str());
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-
-  std::string file(std::string_view name) {
-    files_.push_back(path_ + "/" + std::string(name));
-    return files_.back();
-  }
-
- private:
-  std::string path_;
-  std::vector<std::string> files_;
-};
+using coring_test::temp_dir;
 
 /// Accepts one connection and echoes until the peer closes; gives the bytes echoed.
 task<std::size_t> echo_once(coring::runtime& rt, const unix_listener& listener) {
@@ -78,7 +57,7 @@ task<T> join(coring::join_handle<T> handle) {
 TEST_CASE("a Unix stream socket echoes between an io-pool server and a CPU-pool client") {
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 1}};
   temp_dir dir;
-  const std::string path = dir.file("echo.sock");
+  const std::string path = dir.path("echo.sock");
   coring::result<unix_listener> listener = unix_listener::bind(path);
   REQUIRE_MESSAGE(listener, "bind " << path << ": " << listener.error().message());
   CHECK(listener->is_open());
@@ -120,7 +99,7 @@ TEST_CASE("a Unix stream socket echoes between an io-pool server and a CPU-pool 
 
 TEST_CASE("binding a Unix listener to a path that exists fails with address_in_use") {
   temp_dir dir;
-  const std::string path = dir.file("taken.sock");
+  const std::string path = dir.path("taken.sock");
   coring::result<unix_listener> first = unix_listener::bind(path);
   REQUIRE(first);
   const coring::result<unix_listener> second = unix_listener::bind(path);
@@ -130,7 +109,7 @@ TEST_CASE("binding a Unix listener to a path that exists fails with address_in_u
 TEST_CASE("connecting a Unix stream to a missing path gives no_such_file_or_directory") {
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 1}};
   temp_dir dir;
-  const std::string path = dir.file("nobody.sock");
+  const std::string path = dir.path("nobody.sock");
   const coring::result<unix_stream> s =
       rt.block_on([](std::string where) -> task<coring::result<unix_stream>> {
         co_return co_await unix_stream::connect(where);

@@ -37,26 +37,7 @@ using coring::net::tcp_stream;
 // Compared as a condition: the kernel reports it in the system category.
 constexpr std::errc bad_fd = std::errc::bad_file_descriptor;
 
-/// A directory under /tmp, removed with its contents when the test ends.
-class scratch_dir {
- public:
-  scratch_dir() {
-    std::string name = "/tmp/coring_vectored_test.XXXXXX";
-    REQUIRE(::mkdtemp(name.data()) != nullptr);
-    root_ = name;
-  }
-  ~scratch_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(root_, ignored);
-  }
-  scratch_dir(const scratch_dir&) = delete;
-  scratch_dir& operator=(const scratch_dir&) = delete;
-
-  std::string file(const std::string& name) const { return (root_ / name).string(); }
-
- private:
-  std::filesystem::path root_;
-};
+using coring_test::temp_dir;
 
 /// Bytes that depend on their position and on `seed`, so that a byte in the wrong place shows.
 std::vector<char> bytes_for(std::size_t size, unsigned seed) {
@@ -179,7 +160,7 @@ class sigpipe_kills {
 
 TEST_CASE(
     "a vectored gather write to a file is read back by a scatter read, from io-pool and CPU-pool tasks") {
-  scratch_dir dir;
+  temp_dir dir;
   coring::runtime rt{coring_test::small_runtime()};
   rt.block_on([](coring::runtime& runtime, std::string path) -> task<void> {
     for (const bool on_cpu : {false, true}) {
@@ -224,13 +205,13 @@ TEST_CASE(
             std::vector<char>(expected.begin(), expected.begin() + 4));
       CHECK(co_await f->close());
     }
-  }(rt, dir.file("gather.bin")));
+  }(rt, dir.path("gather.bin")));
 }
 
 TEST_CASE(
     "vectored file write_all and read_all over more iovecs than one operation takes keep every byte in "
     "order") {
-  scratch_dir dir;
+  temp_dir dir;
   coring::runtime rt{coring_test::small_runtime()};
   rt.block_on([](coring::runtime& runtime, std::string path) -> task<void> {
     for (const bool on_cpu : {false, true}) {
@@ -270,11 +251,11 @@ TEST_CASE(
       CHECK(back == expected);
       CHECK(co_await f->close());
     }
-  }(rt, dir.file("many.bin")));
+  }(rt, dir.path("many.bin")));
 }
 
 TEST_CASE("vectored file write_all copies the iovec array when called, so a temporary array may go away") {
-  scratch_dir dir;
+  temp_dir dir;
   coring::runtime rt{coring_test::small_runtime()};
   rt.block_on([](std::string path) -> task<void> {
     coring::result<coring::file> f = co_await coring::file::open(path, O_RDWR | O_CREAT | O_TRUNC);
@@ -293,7 +274,7 @@ TEST_CASE("vectored file write_all copies the iovec array when called, so a temp
     REQUIRE(read);
     CHECK(*read == 1005);
     CHECK(back == joined(out));
-  }(dir.file("copy.bin")));
+  }(dir.path("copy.bin")));
 }
 
 TEST_CASE("a single vectored TCP write to a peer that does not read comes back short and says how much") {
@@ -350,7 +331,7 @@ TEST_CASE(
 }
 
 TEST_CASE("empty vectored (iovec) spans transfer nothing and succeed, on files and TCP streams") {
-  scratch_dir dir;
+  temp_dir dir;
   coring::runtime rt{coring_test::small_runtime()};
   tcp_listener listener = loopback_listener();
   rt.block_on([](std::string path, const tcp_listener& acceptor) -> task<void> {
@@ -383,11 +364,11 @@ TEST_CASE("empty vectored (iovec) spans transfer nothing and succeed, on files a
       REQUIRE(got);
       CHECK(*got == 0);
     }
-  }(dir.file("empty.bin"), listener));
+  }(dir.path("empty.bin"), listener));
 }
 
 TEST_CASE("vectored reads and writes on an unopened or closed file or TCP stream give bad_file_descriptor") {
-  scratch_dir dir;
+  temp_dir dir;
   coring::runtime rt{coring_test::small_runtime()};
   tcp_listener listener = loopback_listener();
   rt.block_on([](coring::runtime& runtime, std::string path, const tcp_listener& acceptor) -> task<void> {
@@ -423,7 +404,7 @@ TEST_CASE("vectored reads and writes on an unopened or closed file or TCP stream
       CHECK((co_await c.client.write_all(some)).error() == bad_fd);
       CHECK(home.running_in_this_thread());
     }
-  }(rt, dir.file("closed.bin"), listener));
+  }(rt, dir.path("closed.bin"), listener));
 }
 
 TEST_CASE("a vectored write to a TCP peer that closed gives broken_pipe or connection_reset, not SIGPIPE") {
