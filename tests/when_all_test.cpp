@@ -234,15 +234,24 @@ TEST_CASE("a when_all child that waits lets its later siblings run, on either po
   }
 }
 
+#if defined(__GNUC__) && !defined(__clang__) && \
+    (defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__))
+// g++ 12's sanitizer instrumentation keeps symmetric transfer from being a sibling call (see
+// task_test.cpp), so resuming 100,000 parents one from the other needs that much stack there.
+constexpr long nesting_depth = 1'000;
+#else
+constexpr long nesting_depth = 100'000;
+#endif
+
 TEST_CASE("nested when_all 100,000 levels deep does not grow the stack without bound") {
+  // Inline runs nest at most max_inline_depth levels; deeper forks go through the queue.
   runtime rt{{.io_threads = 1, .cpu_threads = 2}};
-  constexpr long depth = 100'000;
   for (coring::executor where : {rt.io(), rt.cpu()}) {
     auto body = [&]() -> task<long> {
       co_await coring::on(where);
-      co_return co_await chain(depth);
+      co_return co_await chain(nesting_depth);
     };
-    CHECK(rt.block_on(body()) == depth);
+    CHECK(rt.block_on(body()) == nesting_depth);
   }
 }
 
