@@ -29,6 +29,7 @@
 #include <deque>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "backend/backend.hpp"
 #include "coring/file.hpp"
@@ -48,8 +49,6 @@ constexpr std::uint64_t deadline_bit = 1;   // op address | 1: the op's linked t
 constexpr std::uint64_t readiness_bit = 2;  // op address | 2: the op's readiness poll
 constexpr std::uint64_t tag_mask = 7;
 static_assert(alignof(io_op) >= 8);
-static_assert(sizeof(linked_timespec) == sizeof(__kernel_timespec));
-static_assert(offsetof(linked_timespec, tv_nsec) == offsetof(__kernel_timespec, tv_nsec));
 
 std::uint64_t tagged(const io_op& op, std::uint64_t bits) noexcept {
   return reinterpret_cast<std::uint64_t>(&op) | bits;
@@ -111,6 +110,7 @@ class uring_backend final : public backend {
       }
       throw std::system_error(last_error, std::system_category(), "coring: cannot create an io_uring");
     }
+    link_times_.resize(ring_.sq.ring_entries);
     wake_fd_ = eventfd(0, EFD_CLOEXEC);
     if (wake_fd_ < 0) {
       const int err = errno;
@@ -350,11 +350,12 @@ class uring_backend final : public backend {
     ++in_flight_;
     if (op.deadline != 0) {
       sqe->flags |= IOSQE_IO_LINK;
-      op.deadline_spec.tv_sec = static_cast<std::int64_t>(op.deadline / 1'000'000'000);
-      op.deadline_spec.tv_nsec = static_cast<long long>(op.deadline % 1'000'000'000);
       io_uring_sqe* timeout_sqe = io_uring_get_sqe(&ring_);
-      io_uring_prep_link_timeout(timeout_sqe, reinterpret_cast<__kernel_timespec*>(&op.deadline_spec),
-                                 IORING_TIMEOUT_ABS);
+      // The kernel copies the time when it takes the SQE: a slot per SQE outlives that.
+      __kernel_timespec& when = link_times_[static_cast<std::size_t>(timeout_sqe - ring_.sq.sqes)];
+      when.tv_sec = static_cast<std::int64_t>(op.deadline / 1'000'000'000);
+      when.tv_nsec = static_cast<long long>(op.deadline % 1'000'000'000);
+      io_uring_prep_link_timeout(timeout_sqe, &when, IORING_TIMEOUT_ABS);
       io_uring_sqe_set_data64(timeout_sqe, tagged(op, deadline_bit));
       op.pending.fetch_add(1, std::memory_order_relaxed);
       ++in_flight_;
@@ -525,6 +526,7 @@ class uring_backend final : public backend {
   std::byte* buffers_ = nullptr;
   unsigned buffer_count_ = 0;
   unsigned buffer_size_ = 0;
+  std::vector<__kernel_timespec> link_times_;  // one per SQE slot: linked timeouts' deadlines
   std::deque<io_op*> backlog_;
   std::deque<io_op*> cancelled_backlog_;
   std::atomic<std::uint64_t> submissions_{0};

@@ -53,12 +53,6 @@ enum class op_code : std::uint8_t {
 
 struct io_op;
 
-/// Layout of the kernel's __kernel_timespec (checked in the backend).
-struct linked_timespec {
-  std::int64_t tv_sec;
-  long long tv_nsec;
-};
-
 struct op_start_item : work_item {};
 struct op_cancel_item : work_item {};
 
@@ -89,7 +83,6 @@ struct io_op : op_start_item, op_cancel_item, cancel_hook {
   // Absolute steady_clock deadline in ns (0: none). Ring ops get a linked IORING_OP_LINK_TIMEOUT;
   // timers fire at the earlier of the two.
   std::uint64_t deadline = 0;
-  linked_timespec deadline_spec{};  // what the kernel reads for the linked timeout
   void* buffer = nullptr;
   const void* address = nullptr;  // sockaddr, path; accept: where the peer's address goes, with
                                   // `buffer` pointing at its socklen_t length
