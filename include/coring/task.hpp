@@ -31,9 +31,14 @@ namespace detail {
 /// find it wherever it is suspended; a task that never awaits anything (most leaves of a
 /// fork-join tree) never pays for that.
 struct task_root {
-  bool registered = false;  // written by whichever thread runs the tree; its runs are sequential
-  bool fork = false;        // the root of when_all's children (fork_group.hpp), not a spawned task
+  bool registered = false;       // written by whichever thread runs the tree; its runs are sequential
+  bool fork = false;             // the root of when_all's children (fork_group.hpp), not a spawned task
+  bool finished_inline = false;  // fork roots: the child run inline just finished (fork_group.hpp)
 };
+
+/// The fork group whose children this thread is running inline right now, one after another
+/// (fork_group.hpp): such a child that finishes without an exception only says so in its root.
+inline thread_local task_root* inline_fork_root = nullptr;
 
 /// Enters the tree in its registry.
 void register_root(task_root& root) noexcept;
@@ -71,10 +76,15 @@ struct promise_base {
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
       promise_base& p = self.promise();
       if (p.continuation) return p.continuation;
+      if (p.root == nullptr) return std::noop_coroutine();
       // A pointer, not a copy: a copy released here, after the joiner took the exception on
       // another thread, could free it on this one.
-      if (p.root != nullptr) return complete_root(*p.root, self.promise().exception_slot());
-      return std::noop_coroutine();
+      const std::exception_ptr* error = self.promise().exception_slot();
+      if (p.root == inline_fork_root && (error == nullptr || !*error)) {
+        p.root->finished_inline = true;  // the forking loop counts it: no call, no atomic
+        return std::noop_coroutine();
+      }
+      return complete_root(*p.root, error);
     }
     void await_resume() const noexcept {}
   };

@@ -38,11 +38,9 @@ struct fork_group : task_cell, private cancel_hook {
   std::atomic<bool> failed{false};
   std::exception_ptr first_error;  // written by the first child to fail, read after `remaining` is 0
   cancel_scope* parent_scope = nullptr;
-  // Inline runs (owner thread only): a child that finishes on the thread that forked it, while
-  // that thread runs the children one after another, only says so here; it is not counted in
-  // `remaining`, which the forking thread settles once for all of them.
-  const thread_context* running_inline = nullptr;
-  bool finished_inline = false;
+  // Inline runs: while the forking thread runs the children one after another, it points
+  // inline_fork_root (task.hpp) at the group; a child that finishes then only sets
+  // finished_inline and is not counted in `remaining`, which the forking thread settles once.
 
   fork_group() noexcept {
     fork = true;
@@ -77,7 +75,7 @@ struct fork_group : task_cell, private cancel_hook {
       first_error = *error;
       scope.request_stop();
     }
-    if (running_inline == &this_thread()) {
+    if (inline_fork_root == this) {
       finished_inline = true;
       return std::noop_coroutine();
     }
@@ -131,7 +129,7 @@ struct fork_awaiter {
     std::size_t next = 0;     // the first child not run inline
     std::size_t settled = 0;  // children finished inline (or canceled before they started)
     if (here != nullptr && inline_depth < max_inline_depth) {
-      group.running_inline = &this_thread();
+      task_root* const outer = inline_fork_root;
       ++inline_depth;
       // Asked again every 16 children: thieves may have emptied the deque meanwhile.
       while (next < count && ((next & 15) != 0 || here->may_run_forks_inline())) {
@@ -142,12 +140,13 @@ struct fork_awaiter {
           continue;
         }
         group.finished_inline = false;
+        inline_fork_root = &group;  // a nested group's loop puts it back before returning
         slot.frame.resume();
+        inline_fork_root = outer;
         if (!group.finished_inline) break;  // it waits: it counts itself when it finishes
         ++settled;
       }
       --inline_depth;
-      group.running_inline = nullptr;
     }
     // The rest go through the queue. Until `remaining` reaches zero the awaiting frame (group,
     // slots) stays put, and it cannot reach zero before the subtraction of `settled` below.
