@@ -214,6 +214,9 @@ void cpu_pool::run_worker(unsigned index) noexcept {
 
   while (!stopping_.load(std::memory_order_relaxed)) {
     work_item* item = find_local(self);
+    // One steal attempt before becoming a searcher: a worker that keeps finding work this way
+    // (a consumer behind a spawning worker) never touches the shared searcher count.
+    if (item == nullptr && !self.searching) item = find_remote(self, index);
     if (item == nullptr && try_begin_search(self)) {
       const auto deadline = std::chrono::steady_clock::now() + self.spin.budget();
       unsigned spins = 0;

@@ -28,8 +28,12 @@ class work_stealing_deque {
   /// Owner only. False when full.
   bool push(work_item* item) noexcept {
     const std::int64_t b = bottom_.load(std::memory_order_relaxed);
-    const std::int64_t t = top_.load(std::memory_order_acquire);
-    if (b - t >= capacity) return false;
+    // top only grows: a stale copy can only make the deque look fuller, so the thieves' line is
+    // read only when the copy says full.
+    if (b - top_seen_ >= capacity) {
+      top_seen_ = top_.load(std::memory_order_acquire);
+      if (b - top_seen_ >= capacity) return false;
+    }
     slots_[static_cast<std::size_t>(b & mask)].store(item, std::memory_order_relaxed);
     bottom_.store(b + 1, std::memory_order_release);
     return true;
@@ -37,6 +41,8 @@ class work_stealing_deque {
 
   /// Owner only.
   work_item* pop() noexcept {
+    // Empty now is empty for good (top only grows, and only the owner pushes): skip the fence.
+    if (bottom_.load(std::memory_order_relaxed) <= top_.load(std::memory_order_relaxed)) return nullptr;
     const std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
     bottom_.store(b, std::memory_order_seq_cst);
     std::int64_t t = top_.load(std::memory_order_seq_cst);
@@ -98,6 +104,7 @@ class work_stealing_deque {
 
   alignas(64) std::atomic<std::int64_t> top_{0};
   alignas(64) std::atomic<std::int64_t> bottom_{0};
+  std::int64_t top_seen_ = 0;  // owner only: a copy of top_, at most as large
   std::unique_ptr<std::atomic<work_item*>[]> slots_;
 };
 
