@@ -216,7 +216,14 @@ std::size_t event_loop_impl::turn(bool may_block) {
 }
 
 bool event_loop_impl::spin_for_remote() noexcept {
-  const auto deadline = std::chrono::steady_clock::now() + spin_.budget();
+  const auto start = std::chrono::steady_clock::now();
+  auto deadline = start + spin_.budget();
+  // A timer due during the spin ends it: the spin is for work from other threads, not a delay.
+  if (!timers_.empty()) {
+    const auto next_timer =
+        std::chrono::steady_clock::time_point(std::chrono::nanoseconds(timers_.next_deadline()));
+    if (next_timer < deadline) deadline = next_timer;
+  }
   for (unsigned spins = 1;; ++spins) {
     if (!remote_.empty() || stop_requested() || backend_->completions_pending()) return true;
     if ((spins & 63) == 0 && std::chrono::steady_clock::now() >= deadline) return false;
