@@ -5,8 +5,9 @@
 // every 61st task, so it cannot starve), then steals from the others.
 //
 // Idle protocol (no lost wake-ups, no busy waiting once idle):
-//  1. A worker that finds nothing becomes a *searcher* (at most half the workers search at once)
-//     and spins for `spin_budget` trying to steal.
+//  1. A worker that finds nothing in its deque or the injection queue tries one steal; if that
+//     finds nothing too, it becomes a *searcher* (at most half the workers search at once) and
+//     spins for `spin_budget` trying to steal.
 //  2. It then stops searching, registers itself as idle (num_idle_, seq_cst), re-checks every queue
 //     and parks only if they are all empty.
 //  3. Whoever queues work then loads num_idle_ (seq_cst, after its push) and wakes one idle worker
