@@ -2,6 +2,7 @@
 #pragma once
 
 #include <doctest/doctest.h>
+#include <signal.h>
 #include <stdlib.h>
 
 #include <atomic>
@@ -50,6 +51,24 @@ class temp_dir {
 
  private:
   std::string path_;
+};
+
+/// Restores SIGPIPE's default action (kill the process) for the test's lifetime, so that a write
+/// that raised it instead of giving an error ends the run.
+class default_sigpipe {
+ public:
+  default_sigpipe() {
+    struct sigaction action {};
+    action.sa_handler = SIG_DFL;
+    sigemptyset(&action.sa_mask);
+    REQUIRE(::sigaction(SIGPIPE, &action, &saved_) == 0);
+  }
+  ~default_sigpipe() { ::sigaction(SIGPIPE, &saved_, nullptr); }
+  default_sigpipe(const default_sigpipe&) = delete;
+  default_sigpipe& operator=(const default_sigpipe&) = delete;
+
+ private:
+  struct sigaction saved_ {};
 };
 
 /// The runtime most tests use: one io loop, two CPU workers.

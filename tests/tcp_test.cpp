@@ -173,24 +173,6 @@ void wait_for(const std::atomic<bool>& flag) {
   REQUIRE(flag.load());
 }
 
-/// Restores the default SIGPIPE action (terminate the process) for the lifetime of the object, so
-/// a send that raises SIGPIPE would kill the test run instead of going unnoticed.
-class default_sigpipe {
- public:
-  default_sigpipe() {
-    struct sigaction action {};
-    action.sa_handler = SIG_DFL;
-    sigemptyset(&action.sa_mask);
-    REQUIRE(::sigaction(SIGPIPE, &action, &saved_) == 0);
-  }
-  ~default_sigpipe() { ::sigaction(SIGPIPE, &saved_, nullptr); }
-  default_sigpipe(const default_sigpipe&) = delete;
-  default_sigpipe& operator=(const default_sigpipe&) = delete;
-
- private:
-  struct sigaction saved_ {};
-};
-
 }  // namespace
 
 TEST_CASE("a TCP listener bound to port 0 reports the port it got from the kernel") {
@@ -291,7 +273,7 @@ TEST_CASE("connecting over TCP to a port nobody listens on gives connection_refu
 
 TEST_CASE(
     "writing to a TCP connection the peer closed fails with broken_pipe or connection_reset, not SIGPIPE") {
-  const default_sigpipe sigpipe_kills;  // a SIGPIPE would end the whole test process
+  const coring_test::default_sigpipe sigpipe_kills;  // a SIGPIPE would end the whole test process
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 2}};
   std::optional<tcp_listener> listener = listen_on(endpoint::loopback_v4(0));
   REQUIRE(listener);

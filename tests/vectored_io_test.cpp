@@ -139,23 +139,6 @@ task<T> join(coring::join_handle<T> handle) {
   co_return co_await handle;
 }
 
-/// Restores the default SIGPIPE action (terminate) while alive, so that a SIGPIPE kills the run.
-class sigpipe_kills {
- public:
-  sigpipe_kills() {
-    struct sigaction action {};
-    action.sa_handler = SIG_DFL;
-    sigemptyset(&action.sa_mask);
-    REQUIRE(::sigaction(SIGPIPE, &action, &saved_) == 0);
-  }
-  ~sigpipe_kills() { ::sigaction(SIGPIPE, &saved_, nullptr); }
-  sigpipe_kills(const sigpipe_kills&) = delete;
-  sigpipe_kills& operator=(const sigpipe_kills&) = delete;
-
- private:
-  struct sigaction saved_ {};
-};
-
 }  // namespace
 
 TEST_CASE(
@@ -408,7 +391,7 @@ TEST_CASE("vectored reads and writes on an unopened or closed file or TCP stream
 }
 
 TEST_CASE("a vectored write to a TCP peer that closed gives broken_pipe or connection_reset, not SIGPIPE") {
-  const sigpipe_kills guard;
+  const coring_test::default_sigpipe guard;
   coring::runtime rt{coring_test::small_runtime()};
   tcp_listener listener = loopback_listener();
   for (const bool use_write_all : {false, true}) {

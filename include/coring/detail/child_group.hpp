@@ -1,6 +1,6 @@
-// child_group: what when_all and when_any share — their children, spawned as tasks of their own
-// on the awaiting task's pool, and the link that carries a stop request from the awaiting task's
-// tree down to them.
+// child_group: when_any's children, spawned as tasks of their own on the awaiting task's pool, and
+// parent_link, the hook that carries a stop request from the awaiting task's tree down to a group
+// of children (when_any's and when_all's fork_group).
 #pragma once
 
 #include <atomic>
@@ -44,28 +44,47 @@ inline executor current_executor_or_throw() {
 template <class T>
 using value_or_monostate = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
 
-/// Children's cells, and a cancel_hook on the parent's scope that stops them all.
-class child_group : cancel_hook {
+/// A hook on the awaiting task's stop scope that passes a stop request on to its children (how
+/// is the derived group's business: `stop` is called on the thread that requested the stop).
+class parent_link : private cancel_hook {
  public:
-  child_group() noexcept { on_stop = &stop_children; }
-  child_group(const child_group&) = delete;
-  child_group& operator=(const child_group&) = delete;
-  ~child_group() { unlink(); }
+  parent_link(const parent_link&) = delete;
+  parent_link& operator=(const parent_link&) = delete;
+  ~parent_link() { unlink(); }
 
-  /// Links the group to the parent's stop scope (if the parent runs under one). Call after every
-  /// child was added.
+  /// Links to the parent's stop scope (if the parent runs under one); a parent already asked to
+  /// stop stops the children at once. Call once every child is known.
   void link(task_root* parent) noexcept {
     if (parent == nullptr) return;
     cancel_scope& scope = static_cast<task_cell*>(parent)->scope;
     if (scope.add(*this)) {
       scope_ = &scope;
     } else {
-      stop_all();  // the parent was already asked to stop
+      stop_(this);
     }
   }
   void unlink() noexcept {
     if (scope_ != nullptr) std::exchange(scope_, nullptr)->remove(*this);
   }
+
+ protected:
+  using stop_function = void (*)(parent_link*) noexcept;
+  explicit parent_link(stop_function stop) noexcept : stop_(stop) { on_stop = &forward; }
+
+ private:
+  static void forward(cancel_hook* hook) noexcept {
+    auto* self = static_cast<parent_link*>(hook);
+    self->stop_(self);
+  }
+
+  stop_function stop_;
+  cancel_scope* scope_ = nullptr;
+};
+
+/// when_any's children: their cells, stopped together when the parent is.
+class child_group : public parent_link {
+ public:
+  child_group() noexcept : parent_link(&stop_children) {}
 
   void add(task_cell* cell) { cells_.push_back(cell); }
   /// Asks every child to stop. Any thread; the cells stay alive while the parent holds handles.
@@ -74,10 +93,9 @@ class child_group : cancel_hook {
   }
 
  private:
-  static void stop_children(cancel_hook* hook) noexcept { static_cast<child_group*>(hook)->stop_all(); }
+  static void stop_children(parent_link* link) noexcept { static_cast<child_group*>(link)->stop_all(); }
 
   std::vector<task_cell*> cells_;
-  cancel_scope* scope_ = nullptr;
 };
 
 }  // namespace coring::detail

@@ -18,6 +18,7 @@
 #include <new>
 
 #include "coring/detail/cancel_scope.hpp"
+#include "coring/detail/child_group.hpp"
 #include "coring/detail/scheduler.hpp"
 #include "coring/detail/task_cell.hpp"
 #include "coring/task.hpp"
@@ -33,39 +34,17 @@ struct fork_slot : work_item {
   bool canceled = false;  // stopped before it started: it never ran
 };
 
-struct fork_group : task_cell, private cancel_hook {
+struct fork_group : task_cell, parent_link {
   std::atomic<std::size_t> remaining{0};
   std::atomic<bool> failed{false};
   std::exception_ptr first_error;  // written by the first child to fail, read after `remaining` is 0
-  cancel_scope* parent_scope = nullptr;
   // Inline runs: while the forking thread runs the children one after another, it points
   // inline_fork_root (task.hpp) at the group; a child that finishes then only sets
   // finished_inline and is not counted in `remaining`, which the forking thread settles once.
 
-  fork_group() noexcept {
+  fork_group() noexcept : parent_link(&stop_children) {
     fork = true;
     registered = true;  // see the top of this file: never entered in the registry
-    on_stop = &stop_children;
-  }
-  fork_group(const fork_group&) = delete;
-  fork_group& operator=(const fork_group&) = delete;
-  ~fork_group() { unlink(); }
-
-  /// Carries a stop request of the awaiting task's tree to the children.
-  void link(task_root* parent) noexcept {
-    if (parent == nullptr) return;
-    cancel_scope& s = static_cast<task_cell*>(parent)->scope;
-    if (s.add(*this)) {
-      parent_scope = &s;
-    } else {
-      scope.request_stop();  // the parent was already asked to stop
-    }
-  }
-  void unlink() noexcept {
-    if (parent_scope != nullptr) {
-      parent_scope->remove(*this);
-      parent_scope = nullptr;
-    }
   }
 
   /// A child finished (or was canceled before it started); `error` points at its exception.
@@ -84,8 +63,8 @@ struct fork_group : task_cell, private cancel_hook {
   }
 
  private:
-  static void stop_children(cancel_hook* hook) noexcept {
-    static_cast<fork_group*>(hook)->scope.request_stop();
+  static void stop_children(parent_link* link) noexcept {
+    static_cast<fork_group*>(link)->scope.request_stop();
   }
 };
 
