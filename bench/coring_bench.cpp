@@ -97,20 +97,26 @@ coring::task<void> bump(std::atomic<std::size_t>& finished, std::size_t n, std::
   co_return;
 }
 
+enum class spawn_style { detached, handle_dropped };
+
 coring::task<void> spawn_many(coring::executor cpu, std::size_t n, std::atomic<std::size_t>& finished,
-                              std::latch& all_done) {
+                              std::latch& all_done, spawn_style style) {
   co_await coring::on(cpu);
-  for (std::size_t i = 0; i < n; ++i) coring::spawn(cpu, bump(finished, n, all_done)).detach();
+  if (style == spawn_style::detached) {
+    for (std::size_t i = 0; i < n; ++i) coring::spawn_detached(cpu, bump(finished, n, all_done));
+  } else {
+    for (std::size_t i = 0; i < n; ++i) coring::spawn(cpu, bump(finished, n, all_done)).detach();
+  }
 }
 
-bench::spawn_metrics coring_spawn(std::size_t n) {
+bench::spawn_metrics coring_spawn(std::size_t n, spawn_style style) {
   std::atomic<std::size_t> finished{0};
   std::latch all_done(1);
   coring::runtime rt{options(1, 2)};
 
   const double cpu0 = bench::process_cpu_ns();
   bench::stopwatch clock;
-  rt.block_on(spawn_many(rt.cpu(), n, finished, all_done));
+  rt.block_on(spawn_many(rt.cpu(), n, finished, all_done, style));
   all_done.wait();
   const double wall = clock.elapsed_ns();
   const double cpu = bench::process_cpu_ns() - cpu0;
@@ -513,8 +519,12 @@ void run_spawn(const config& cfg, runner& r) {
   const std::vector<row_spec> rows = {{"ns/task (wall)", "≤ 50"}, {"ns/task (CPU)", ""}};
 #ifndef CORING_BENCH_ASIO_ONLY
   if (cfg.run_coring) {
-    r.measure(name, "coring", rows, [n] {
-      const auto m = coring_spawn(n);
+    r.measure(name, "coring (spawn_detached)", rows, [n] {
+      const auto m = coring_spawn(n, spawn_style::detached);
+      return std::vector<double>{m.wall_ns_per_task, m.core_ns_per_task};
+    });
+    r.measure(name, "coring (spawn, then detach)", rows, [n] {
+      const auto m = coring_spawn(n, spawn_style::handle_dropped);
       return std::vector<double>{m.wall_ns_per_task, m.core_ns_per_task};
     });
   }

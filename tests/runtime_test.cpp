@@ -214,6 +214,53 @@ TEST_CASE("dropping a join_handle detaches the task, which still runs to the end
   CHECK(done.load() == 11);
 }
 
+TEST_CASE("spawn_detached runs every task to its end on the executor's pool") {
+  runtime rt{coring_test::small_runtime()};
+  std::atomic<int> on_cpu{0};
+  std::atomic<int> on_io{0};
+  auto work = [&](coring::executor ex, std::atomic<int>& count) -> task<void> {
+    CHECK(ex.running_in_this_thread());
+    (void)co_await coring::sleep_for(1ms);
+    CHECK(ex.running_in_this_thread());  // resumed on its own pool after the timer
+    count.fetch_add(1);
+  };
+  for (int i = 0; i < 100; ++i) coring::spawn_detached(rt.cpu(), work(rt.cpu(), on_cpu));
+  for (int i = 0; i < 100; ++i) coring::spawn_detached(rt.io(), work(rt.io(), on_io));
+  coring_test::block_until([&] { return on_cpu.load() == 100 && on_io.load() == 100; });
+  coring_test::block_until([&] { return rt.metrics().tasks_alive == 0; });
+  CHECK(rt.metrics().tasks_completed == rt.metrics().tasks_spawned);
+}
+
+TEST_CASE("an exception escaping a spawn_detached task reaches the runtime's handler") {
+  runtime rt{coring_test::small_runtime()};
+  std::atomic<int> reported{0};
+  rt.set_unhandled_exception_handler([&](std::exception_ptr e) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::runtime_error& ex) {
+      if (std::string(ex.what()) == "lost?") reported.fetch_add(1);
+    }
+  });
+  auto failing = []() -> task<void> {
+    throw std::runtime_error("lost?");
+    co_return;
+  };
+  auto failing_after_wait = []() -> task<void> {
+    (void)co_await coring::sleep_for(1ms);
+    throw std::runtime_error("lost?");
+  };
+  coring::spawn_detached(rt.cpu(), failing());
+  coring::spawn_detached(rt.io(), failing());
+  coring::spawn_detached(rt.cpu(), failing_after_wait());
+  coring_test::block_until([&] { return reported.load() == 3; });
+  CHECK(reported.load() == 3);
+}
+
+TEST_CASE("spawn_detached of an empty task is a clear error") {
+  runtime rt{coring_test::small_runtime()};
+  CHECK_THROWS_AS(coring::spawn_detached(rt.cpu(), task<void>{}), std::invalid_argument);
+}
+
 TEST_CASE("an exception escaping a detached task reaches the runtime's handler") {
   runtime rt{coring_test::small_runtime()};
   std::mutex m;

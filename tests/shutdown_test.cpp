@@ -154,6 +154,33 @@ TEST_CASE("shutdown with tasks queued but never started frees them") {
   }
 }
 
+TEST_CASE("shutdown frees spawn_detached tasks, sleeping or never started") {
+  counted::alive = 0;
+  std::atomic<int> asleep{0};
+  {
+    runtime rt{{.io_threads = 1, .cpu_threads = 1}};
+    auto sleeper = [&](counted) -> task<void> {
+      asleep.fetch_add(1);
+      (void)co_await coring::sleep_for(1h);
+    };
+    for (int i = 0; i < 20; ++i) coring::spawn_detached(rt.io(), sleeper(counted{}));
+    for (int i = 0; i < 20; ++i) coring::spawn_detached(rt.cpu(), sleeper(counted{}));
+    coring_test::block_until([&] { return asleep.load() == 40; });
+    auto blocker = [&]() -> task<void> {
+      std::this_thread::sleep_for(50ms);  // occupies the only CPU worker
+      co_return;
+    };
+    auto idle = [](counted) -> task<void> { co_return; };
+    coring::spawn_detached(rt.cpu(), blocker());
+    for (int i = 0; i < 1000; ++i) coring::spawn_detached(rt.cpu(), idle(counted{}));
+    CHECK(counted::alive > 40);
+    rt.shutdown();
+    CHECK(counted::alive == 0);
+    CHECK(rt.metrics().tasks_alive == 0);
+  }
+  CHECK(counted::alive == 0);
+}
+
 TEST_CASE("a task chain suspended deep inside awaited tasks is destroyed from its root") {
   counted::alive = 0;
   std::atomic<bool> deep{false};

@@ -20,16 +20,51 @@ TEST_CASE("the deque's owner pops in LIFO order and thieves steal in FIFO order"
   CHECK(q.steal() == nullptr);
 }
 
-TEST_CASE("a full deque refuses a push instead of overwriting") {
+TEST_CASE("a full deque grows and keeps every item in order") {
   work_stealing_deque q;
-  std::vector<work_item> items(work_stealing_deque::capacity + 1);
-  for (std::int64_t i = 0; i < work_stealing_deque::capacity; ++i) REQUIRE(q.push(&items[i]));
-  CHECK_FALSE(q.push(&items.back()));
-  work_item* last = nullptr;
-  work_item* first = q.take_oldest(10, last);
-  CHECK(first == &items[0]);
-  CHECK(q.size() == work_stealing_deque::capacity - 10);
-  CHECK(q.push(&items.back()));
+  const std::int64_t first_capacity = q.capacity();
+  const std::int64_t n = 4 * first_capacity + 3;
+  std::vector<work_item> items(static_cast<std::size_t>(n));
+  CHECK(q.steal() == nullptr);
+  for (std::int64_t i = 0; i < n; ++i) REQUIRE(q.push(&items[i]));
+  CHECK(q.capacity() >= n);
+  CHECK(q.size() == n);
+  CHECK(q.steal() == &items[0]);
+  CHECK(q.pop() == &items[n - 1]);
+  for (std::int64_t i = 1; i < n / 2; ++i) REQUIRE(q.steal() == &items[i]);
+  for (std::int64_t i = n - 2; i >= n / 2; --i) REQUIRE(q.pop() == &items[i]);
+  CHECK(q.pop() == nullptr);
+  CHECK(q.steal() == nullptr);
+}
+
+TEST_CASE("thieves take every item exactly once while the owner's deque grows under them") {
+  constexpr int n = 200'000;
+  work_stealing_deque q;
+  std::vector<work_item> items(n);
+  std::vector<std::atomic<int>> taken(n);
+  std::atomic<bool> done{false};
+  auto index_of = [&](work_item* w) { return static_cast<int>(w - items.data()); };
+  // Two growths before the thieves start (so they steal from a replaced buffer's successor), and
+  // more while they steal: pushing is far faster than stealing, so the deque keeps growing.
+  const std::int64_t first_capacity = q.capacity();
+  int pushed = 0;
+  for (; pushed < 3 * first_capacity; ++pushed) REQUIRE(q.push(&items[pushed]));
+  CHECK(q.capacity() >= 4 * first_capacity);
+  std::vector<std::thread> thieves;
+  for (int t = 0; t < 2; ++t) {
+    thieves.emplace_back([&] {
+      while (!done.load()) {
+        if (work_item* w = q.steal()) taken[index_of(w)].fetch_add(1);
+      }
+    });
+  }
+  for (; pushed < n; ++pushed) REQUIRE(q.push(&items[pushed]));
+  done = true;
+  for (auto& t : thieves) t.join();
+  while (work_item* w = q.pop()) taken[index_of(w)].fetch_add(1);
+  int wrong = 0;
+  for (auto& c : taken) wrong += c.load() != 1;
+  CHECK(wrong == 0);
 }
 
 TEST_CASE("every item pushed is taken exactly once by the owner or by one of the thieves") {

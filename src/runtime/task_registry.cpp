@@ -204,12 +204,24 @@ void start_cell(work_item* w) noexcept {
 
 }  // namespace
 
-task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_base& promise) {
+task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_base& promise,
+                      bool with_handle) {
   if (!frame)
     throw std::invalid_argument("coring::spawn: the task is empty (default-constructed or moved-from)");
-  if (where == nullptr) throw std::invalid_argument("coring::spawn: the executor is empty");
-  auto* cell = new (allocate_frame(sizeof(task_cell))) task_cell;
+  if (where == nullptr) {
+    frame.destroy();  // spawn took it over: it must not leak
+    throw std::invalid_argument("coring::spawn: the executor is empty");
+  }
+  void* memory;
+  try {
+    memory = allocate_frame(sizeof(task_cell));
+  } catch (...) {
+    frame.destroy();
+    throw;
+  }
+  auto* cell = new (memory) task_cell;
   cell->run = &start_cell;
+  if (!with_handle) cell->state.store(task_cell::running, std::memory_order_relaxed);
   cell->frame = frame;
   cell->registry = where->registry();
   promise.root = cell;
@@ -228,8 +240,11 @@ std::coroutine_handle<> complete_root(task_root& root, const std::exception_ptr*
   auto& cell = static_cast<task_cell&>(root);
   task_registry& registry = *cell.registry;  // the cell may be gone after the state transition
   if (cell.registered) registry.remove(cell);
-  const std::uint32_t old =
-      cell.state.fetch_add(task_cell::complete - task_cell::running, std::memory_order_acq_rel);
+  // Without a handle nobody else refers to the cell, and nobody can any more: no read-modify-write.
+  std::uint32_t old = cell.state.load(std::memory_order_acquire);
+  if ((old & task_cell::handle) != 0) {
+    old = cell.state.fetch_add(task_cell::complete - task_cell::running, std::memory_order_acq_rel);
+  }
   std::coroutine_handle<> next = std::noop_coroutine();
   if ((old & task_cell::joiner_set) != 0) {
     next = resume_on(cell.joiner_home, cell.joiner);

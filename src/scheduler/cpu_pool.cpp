@@ -80,17 +80,7 @@ void cpu_pool::schedule_later(work_item* item) noexcept {
 }
 
 void cpu_pool::push_local(worker& self, work_item* item) noexcept {
-  if (self.deque.push(item)) return;
-  // Full: move the older half to the injection queue, where any worker can take it in batches.
-  work_item* last = nullptr;
-  const std::int64_t half = work_stealing_deque::capacity / 2;
-  work_item* first = self.deque.take_oldest(half, last);
-  if (first != nullptr) {
-    std::size_t n = 0;
-    for (work_item* it = first; it != nullptr; it = it->next) ++n;
-    injected_.push_batch(first, last, n);
-  }
-  if (!self.deque.push(item)) injected_.push(item);
+  if (!self.deque.push(item)) injected_.push(item);  // the deque could not grow
 }
 
 void cpu_pool::notify_one() noexcept {
@@ -120,9 +110,7 @@ work_item* cpu_pool::take_injected(worker& self) noexcept {
   // Run the first, keep the rest locally (others may steal them).
   for (work_item* it = first->next; it != nullptr;) {
     work_item* next = it->next;
-    if (!self.deque.push(it)) {
-      injected_.push(it);  // cannot happen with batch < capacity, kept for safety
-    }
+    push_local(self, it);
     it = next;
   }
   return first;

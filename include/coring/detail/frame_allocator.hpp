@@ -1,19 +1,27 @@
 // Recycling allocator for coroutine frames and task cells.
 //
-// Blocks are sorted into 64-byte size classes. Each thread keeps a free list per class; a thread
-// that frees more than it allocates (a worker finishing tasks another thread spawned) hands
-// batches of `batch` blocks to a global depot, and a thread that allocates more than it frees
-// takes whole batches back, so producer/consumer patterns recycle memory too, with one lock per
-// batch instead of contending on malloc's arenas for every frame.
+// Blocks are sorted into 64-byte size classes. Each thread keeps a stack of free block addresses
+// per class; a thread that frees more than it allocates (a worker finishing tasks another thread
+// spawned) hands batches of `frame_batch` addresses to a global depot, and a thread that allocates
+// more than it frees takes whole batches back, so producer/consumer patterns recycle memory too,
+// with one short lock per batch instead of contending on malloc's arenas for every frame.
+//
+// The free blocks are kept as addresses, not linked through their own first word: a block freed by
+// another core is still in that core's cache, and a list would make every allocation wait for that
+// line before it could hand out the next block. With addresses the allocating thread only writes
+// the block, and the writes of successive frames go out in parallel.
 //
 // Under AddressSanitizer the cache is bypassed, so that ASan still sees every use-after-free of a
 // frame.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
-#include <mutex>
 #include <new>
 #include <vector>
+
+#include "coring/detail/spin_lock.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define CORING_FRAME_CACHE 0
@@ -28,10 +36,6 @@
 
 namespace coring::detail {
 
-struct frame_node {
-  frame_node* next;
-};
-
 inline constexpr std::size_t frame_granule = 64;
 inline constexpr std::size_t frame_classes = 16;  // frames up to 1 KiB are recycled
 inline constexpr std::size_t frame_batch = 64;    // blocks moved to or from the depot at once
@@ -40,25 +44,35 @@ constexpr std::size_t frame_class_of(std::size_t size) noexcept {
   return (size - 1) / frame_granule;
 }
 
+using frame_batch_t = std::array<void*, frame_batch>;
+
 /// Batches of free blocks shared by all threads; one per size class. Never destroyed (threads
 /// may exit after static destruction began); what it holds at exit is left to the OS.
 class frame_depot {
  public:
-  void put(frame_node* batch_head) {
-    std::lock_guard lock(mutex_);
-    batches_.push_back(batch_head);
+  /// False when the depot could not grow (the caller keeps or frees the blocks).
+  bool put(void* const* blocks) noexcept {
+    std::lock_guard lock(lock_);
+    try {
+      batches_.emplace_back();
+    } catch (...) {
+      return false;
+    }
+    std::copy_n(blocks, frame_batch, batches_.back().begin());
+    return true;
   }
-  frame_node* take() noexcept {
-    std::lock_guard lock(mutex_);
-    if (batches_.empty()) return nullptr;
-    frame_node* head = batches_.back();
+  /// Copies one batch to `out`; false when the depot is empty.
+  bool take(void** out) noexcept {
+    std::lock_guard lock(lock_);
+    if (batches_.empty()) return false;
+    std::copy_n(batches_.back().begin(), frame_batch, out);
     batches_.pop_back();
-    return head;
+    return true;
   }
 
  private:
-  std::mutex mutex_;
-  std::vector<frame_node*> batches_;
+  spin_lock lock_;
+  std::vector<frame_batch_t> batches_;
 };
 
 inline frame_depot& depot_for(std::size_t size_class) noexcept {
@@ -74,28 +88,20 @@ class frame_cache {
   frame_cache(const frame_cache&) = delete;
   frame_cache& operator=(const frame_cache&) = delete;
   ~frame_cache() {
-    for (auto& list : lists_) {
-      while (list.head != nullptr) {
-        frame_node* n = list.head;
-        list.head = n->next;
-        ::operator delete(n);
-      }
+    for (auto& stack : stacks_) {
+      for (std::size_t i = 0; i < stack.count; ++i) free_block(stack.blocks[i]);
     }
   }
 
   void* allocate(std::size_t size) {
     const std::size_t c = frame_class_of(size);
     if (c >= frame_classes) return ::operator new(size);
-    free_list& list = lists_[c];
-    if (list.head == nullptr) {
-      list.head = depot_for(c).take();
-      if (list.head == nullptr) return ::operator new((c + 1) * frame_granule);
-      list.count = frame_batch;
+    free_stack& stack = stacks_[c];
+    if (stack.count == 0) {
+      if (!depot_for(c).take(stack.blocks)) return ::operator new((c + 1) * frame_granule, block_alignment);
+      stack.count = frame_batch;
     }
-    frame_node* n = list.head;
-    list.head = n->next;
-    --list.count;
-    return n;
+    return stack.blocks[--stack.count];
   }
 
   void deallocate(void* p, std::size_t size) noexcept {
@@ -104,36 +110,32 @@ class frame_cache {
       ::operator delete(p);
       return;
     }
-    free_list& list = lists_[c];
-    list.head = new (p) frame_node{list.head};
-    if (++list.count >= max_per_class) give_batch(c, list);
+    free_stack& stack = stacks_[c];
+    if (stack.count == max_per_class) give_batch(c, stack);
+    stack.blocks[stack.count++] = p;
   }
 
  private:
-  struct free_list {
-    frame_node* head = nullptr;
+  // Recycled blocks start on a cache line: a frame or cell of up to 64 bytes is one line, not two,
+  // and the fields read first (a frame's resume pointer, a cell's work item) share the first.
+  static constexpr std::align_val_t block_alignment{frame_granule};
+  static void free_block(void* p) noexcept { ::operator delete(p, block_alignment); }
+
+  struct free_stack {
     std::size_t count = 0;
+    void* blocks[max_per_class];
   };
 
-  static void give_batch(std::size_t c, free_list& list) noexcept {
-    frame_node* batch_head = list.head;
-    frame_node* last = batch_head;
-    for (std::size_t i = 1; i < frame_batch; ++i) last = last->next;
-    list.head = last->next;
-    last->next = nullptr;
-    list.count -= frame_batch;
-    try {
-      depot_for(c).put(batch_head);
-    } catch (...) {  // the depot could not grow: give the memory back instead
-      while (batch_head != nullptr) {
-        frame_node* n = batch_head;
-        batch_head = n->next;
-        ::operator delete(n);
-      }
+  // Gives away the oldest batch (the bottom of the stack, the coldest blocks in this cache).
+  static void give_batch(std::size_t c, free_stack& stack) noexcept {
+    if (!depot_for(c).put(stack.blocks)) {
+      for (std::size_t i = 0; i < frame_batch; ++i) free_block(stack.blocks[i]);
     }
+    std::copy(stack.blocks + frame_batch, stack.blocks + stack.count, stack.blocks);
+    stack.count -= frame_batch;
   }
 
-  free_list lists_[frame_classes];
+  free_stack stacks_[frame_classes];
 };
 
 #if CORING_FRAME_CACHE

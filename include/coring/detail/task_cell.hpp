@@ -31,24 +31,29 @@ struct task_cell : work_item, task_root {
   static constexpr std::uint32_t complete = 4;
   static constexpr std::uint32_t joiner_set = 8;
 
+  // Starting and finishing a task reads only the first cache line: the work item, the state, the
+  // frame, the registry and the scope's stop flag (the order of the fields is for that).
   std::atomic<std::uint32_t> state{running | handle};
   bool canceled = false;  // written before `complete` is published; the task produced no result
   bool observed = false;  // the join_handle's awaiter took the result (or the exception)
   unsigned shard = 0;     // registry shard
   std::coroutine_handle<> frame;
   task_registry* registry = nullptr;
+  cancel_scope scope;
   resume_item joiner;
   scheduler* joiner_home = nullptr;
   task_cell* prev = nullptr;  // registry list, guarded by the shard's lock
   task_cell* next_alive = nullptr;
-  cancel_scope scope;
 };
 
 // Two 64-byte size classes of the frame allocator: memory per task is part of the product.
 static_assert(sizeof(task_cell) <= 128, "task_cell grew past 128 bytes");
 
-/// Allocates a cell for `frame`, registers it and schedules it on `where`.
-task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_base& promise);
+/// Allocates a cell for `frame` and schedules it on `where`. Without a handle (`with_handle`
+/// false) the cell belongs to the running task alone from the start, which frees it at its end
+/// without an atomic read-modify-write.
+task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_base& promise,
+                      bool with_handle = true);
 /// Drops the join_handle's reference; `exception_of` reads the exception of the task's promise
 /// (reported when the task finished with one that nobody observed).
 void release_handle(task_cell& cell,
