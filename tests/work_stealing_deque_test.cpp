@@ -20,6 +20,28 @@ TEST_CASE("the deque's owner pops in LIFO order and thieves steal in FIFO order"
   CHECK(q.steal() == nullptr);
 }
 
+TEST_CASE("a thief takes at most half of the deque, and at most max_steal items, oldest first") {
+  work_stealing_deque q;
+  std::vector<work_item> items(100);
+  work_item* out[work_stealing_deque::max_steal];
+  for (int i = 0; i < 5; ++i) REQUIRE(q.push(&items[i]));
+  REQUIRE(q.steal(out, work_stealing_deque::max_steal) == 3);  // half of 5, rounded up
+  CHECK(out[0] == &items[0]);
+  CHECK(out[2] == &items[2]);
+  CHECK(q.size() == 2);
+  REQUIRE(q.steal(out, work_stealing_deque::max_steal) == 1);
+  CHECK(out[0] == &items[3]);
+  REQUIRE(q.steal(out, work_stealing_deque::max_steal) == 1);
+  CHECK(out[0] == &items[4]);
+  CHECK(q.steal(out, work_stealing_deque::max_steal) == 0);
+  for (int i = 5; i < 100; ++i) REQUIRE(q.push(&items[i]));
+  CHECK(q.steal(out, work_stealing_deque::max_steal) == work_stealing_deque::max_steal);
+  CHECK(out[0] == &items[5]);
+  CHECK(q.steal(out, 2) == 2);
+  CHECK(out[1] == &items[5 + work_stealing_deque::max_steal + 1]);
+  CHECK(q.pop() == &items[99]);
+}
+
 TEST_CASE("a full deque grows and keeps every item in order") {
   work_stealing_deque q;
   const std::int64_t first_capacity = q.capacity();
@@ -59,6 +81,40 @@ TEST_CASE("thieves take every item exactly once while the owner's deque grows un
     });
   }
   for (; pushed < n; ++pushed) REQUIRE(q.push(&items[pushed]));
+  done = true;
+  for (auto& t : thieves) t.join();
+  while (work_item* w = q.pop()) taken[index_of(w)].fetch_add(1);
+  int wrong = 0;
+  for (auto& c : taken) wrong += c.load() != 1;
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("batch thieves and a popping owner take every item exactly once") {
+  // The owner pops as often as it pushes, so the deque stays short and its pops race with the
+  // thieves' claims near the top, where a claim may reach below the bottom the owner just set.
+  constexpr int n = 200'000;
+  work_stealing_deque q;
+  std::vector<work_item> items(n);
+  std::vector<std::atomic<int>> taken(n);
+  std::atomic<bool> done{false};
+  auto index_of = [&](work_item* w) { return static_cast<int>(w - items.data()); };
+  std::vector<std::thread> thieves;
+  for (int t = 0; t < 2; ++t) {
+    thieves.emplace_back([&] {
+      work_item* out[work_stealing_deque::max_steal];
+      while (!done.load()) {
+        const std::size_t got = q.steal(out, work_stealing_deque::max_steal);
+        for (std::size_t i = 0; i < got; ++i) taken[index_of(out[i])].fetch_add(1);
+      }
+    });
+  }
+  for (int pushed = 0; pushed < n;) {
+    const int burst = 1 + pushed % 40;  // 1..40 items, then pop about as many
+    for (int i = 0; i < burst && pushed < n; ++i) REQUIRE(q.push(&items[pushed++]));
+    for (int i = 0; i < burst; ++i) {
+      if (work_item* w = q.pop()) taken[index_of(w)].fetch_add(1);
+    }
+  }
   done = true;
   for (auto& t : thieves) t.join();
   while (work_item* w = q.pop()) taken[index_of(w)].fetch_add(1);

@@ -133,10 +133,15 @@ work_item* cpu_pool::find_remote(worker& self, unsigned index) noexcept {
   for (unsigned k = 0; k < n; ++k) {
     const unsigned victim = (start + k) % n;
     if (victim == index) continue;
-    if (work_item* item = workers_[victim]->deque.steal()) {
-      self.steals.store(self.steals.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-      return item;
-    }
+    work_item* batch[work_stealing_deque::max_steal];
+    const std::size_t taken = workers_[victim]->deque.steal(batch, work_stealing_deque::max_steal);
+    if (taken == 0) continue;
+    // The items were written on the victim's core: fetch them all at once, then keep all but the
+    // first where others can steal them again, in the order they were spawned.
+    for (std::size_t i = 0; i < taken; ++i) __builtin_prefetch(batch[i]);
+    for (std::size_t i = taken; i-- > 1;) push_local(self, batch[i]);
+    self.steals.store(self.steals.load(std::memory_order_relaxed) + taken, std::memory_order_relaxed);
+    return batch[0];
   }
   return take_injected(self);
 }
