@@ -116,6 +116,60 @@ TEST_CASE("canceling the task awaiting when_all reaches every child") {
   CHECK(canceled.load() == 3);
 }
 
+TEST_CASE("canceling reaches a sleep two when_all levels down, forked inline on the io loop") {
+  // Every level runs its first child inline; the stop links are made only once a child suspends.
+  runtime rt{{.io_threads = 1, .cpu_threads = 1}};
+  std::atomic<int> canceled{0};
+  std::atomic<int> asleep{0};
+  auto sleeper = [&]() -> task<void> {
+    asleep.fetch_add(1);
+    auto r = co_await coring::sleep_for(1h);
+    if (r.error() == std::errc::operation_canceled) canceled.fetch_add(1);
+  };
+  auto quick = []() -> task<void> { co_return; };
+  // The child that suspends is the last of its group, after one that finished inline.
+  auto middle = [&]() -> task<void> { (void)co_await coring::when_all(quick(), sleeper()); };
+  auto parent = [&]() -> task<void> { (void)co_await coring::when_all(quick(), middle()); };
+  auto body = [&]() -> task<void> {
+    auto h = coring::spawn(rt.io(), parent());
+    while (asleep.load() < 1) (void)co_await coring::sleep_for(1ms);
+    h.cancel();
+    co_await h;  // the sleepers take the cancellation as their result: no exception
+  };
+  rt.block_on(body());
+  CHECK(canceled.load() == 1);
+}
+
+TEST_CASE("when_all in a task already asked to stop runs none of its children") {
+  runtime rt{{.io_threads = 1, .cpu_threads = 1}};
+  std::atomic<int> ran{0};
+  std::atomic<bool> waiting{false};
+  auto child = [&]() -> task<int> {
+    ran.fetch_add(1);
+    co_return 1;
+  };
+  auto parent = [&]() -> task<int> {
+    waiting = true;
+    auto r = co_await coring::sleep_for(1h);
+    REQUIRE(r.error() == std::errc::operation_canceled);
+    auto [a, b] = co_await coring::when_all(child(), child());
+    co_return a + b;
+  };
+  auto body = [&]() -> task<void> {
+    auto h = coring::spawn(rt.io(), parent());  // a loop forks inline: nothing else stops them
+    while (!waiting.load()) (void)co_await coring::sleep_for(1ms);
+    h.cancel();
+    try {
+      (void)co_await h;
+      FAIL("when_all gave a result");
+    } catch (const std::system_error& e) {
+      CHECK(e.code() == std::errc::operation_canceled);
+    }
+  };
+  rt.block_on(body());
+  CHECK(ran.load() == 0);
+}
+
 TEST_CASE("when_any returns the first to finish and cancels the others") {
   runtime rt{{.io_threads = 1, .cpu_threads = 2}};
   std::atomic<int> losers_canceled{0};

@@ -69,10 +69,10 @@ task<std::tuple<value_or_monostate<Ts>...>> when_all_of(task<Ts>... children) {
   task_root* parent = co_await this_root_awaiter{};
   constexpr std::size_t count = sizeof...(Ts);
   fork_group group;
-  fork_slots slots(count);
+  fork_slot_storage<count> storage;
+  fork_slots slots(&storage, count);
   (adopt_child(children, group, slots), ...);
-  group.link(parent);
-  co_await fork_awaiter{group, slots.data(), count};
+  co_await fork_awaiter{group, slots.data(), count, parent};
   group.unlink();
   rethrow_fork_failure(group, slots.data(), count);
   co_return [&]<std::size_t... I>(std::index_sequence<I...>) {
@@ -100,8 +100,7 @@ task<std::vector<detail::value_or_monostate<T>>> when_all(std::vector<task<T>> c
   detail::fork_group group;
   detail::fork_slots slots(count);
   for (task<T>& child : children) detail::adopt_child(child, group, slots);
-  group.link(parent);
-  co_await detail::fork_awaiter{group, slots.data(), count};
+  co_await detail::fork_awaiter{group, slots.data(), count, parent};
   group.unlink();
   detail::rethrow_fork_failure(group, slots.data(), count);
   std::vector<detail::value_or_monostate<T>> values;

@@ -53,9 +53,10 @@ class parent_link : private cancel_hook {
   ~parent_link() { unlink(); }
 
   /// Links to the parent's stop scope (if the parent runs under one); a parent already asked to
-  /// stop stops the children at once. Call once every child is known.
+  /// stop stops the children at once. Call once every child is known; once
+  /// linked, later calls do nothing.
   void link(task_root* parent) noexcept {
-    if (parent == nullptr) return;
+    if (parent == nullptr || scope_ != nullptr) return;
     cancel_scope& scope = static_cast<task_cell*>(parent)->scope;
     if (scope.add(*this)) {
       scope_ = &scope;

@@ -91,10 +91,16 @@ inline thread_local unsigned inline_depth = 0;
 /// that finishes costs no queue operation and no atomic. The first child that suspends (it waits
 /// for I/O, a lock, another child...) ends that: it and every child not started yet go through
 /// the scheduler's queue and run concurrently, as they would have from the start.
+///
+/// The group's stop scope is linked to the awaiting task's (`parent`) only when a child is about
+/// to outlive this call: a stop request cannot reach children that run to their end right here
+/// anyway, and the link costs two locked operations on the parent's scope. A parent already asked
+/// to stop is linked (and so stops the children) at once.
 struct fork_awaiter {
   fork_group& group;
   fork_slot* slots;
   std::size_t count;
+  task_root* parent;
 
   bool await_ready() const noexcept { return count == 0; }
   template <class Promise>
@@ -104,6 +110,7 @@ struct fork_awaiter {
     group.joiner.handle = awaiting;
     group.joiner_home = here;
     group.remaining.store(count, std::memory_order_relaxed);
+    if (parent != nullptr && static_cast<task_cell*>(parent)->scope.stop_requested()) group.link(parent);
 
     std::size_t next = 0;     // the first child not run inline
     std::size_t settled = 0;  // children finished inline (or canceled before they started)
@@ -129,6 +136,7 @@ struct fork_awaiter {
     }
     // The rest go through the queue. Until `remaining` reaches zero the awaiting frame (group,
     // slots) stays put, and it cannot reach zero before the subtraction of `settled` below.
+    if (next < count || !group.finished_inline) group.link(parent);
     for (std::size_t i = next; i < count; ++i) {
       slots[i].run = &start_fork_child;
       if (here != nullptr) {
@@ -144,12 +152,17 @@ struct fork_awaiter {
   void await_resume() const noexcept {}
 };
 
-/// The slots of `count` children, from the frame allocator; destroys the children's frames, with
-/// the when_all frame that owns them.
+/// The slots of `count` children: in `storage` when the caller has room for them (when_all over a
+/// pack keeps them in its own frame), else from the frame allocator. Destroys the children's
+/// frames, with the when_all frame that owns them.
 class fork_slots {
  public:
   explicit fork_slots(std::size_t count)
-      : slots_(static_cast<fork_slot*>(allocate_frame(count * sizeof(fork_slot)))), capacity_(count) {}
+      : slots_(static_cast<fork_slot*>(allocate_frame(count * sizeof(fork_slot)))),
+        capacity_(count),
+        owned_(true) {}
+  fork_slots(void* storage, std::size_t count) noexcept
+      : slots_(static_cast<fork_slot*>(storage)), capacity_(count), owned_(false) {}
   fork_slots(const fork_slots&) = delete;
   fork_slots& operator=(const fork_slots&) = delete;
   ~fork_slots() {
@@ -157,7 +170,7 @@ class fork_slots {
       if (slots_[i].frame) slots_[i].frame.destroy();
       slots_[i].~fork_slot();
     }
-    deallocate_frame(slots_, capacity_ * sizeof(fork_slot));
+    if (owned_) deallocate_frame(slots_, capacity_ * sizeof(fork_slot));
   }
 
   /// Takes ownership of a child's frame.
@@ -175,6 +188,13 @@ class fork_slots {
   fork_slot* slots_;
   std::size_t capacity_;
   std::size_t size_ = 0;
+  bool owned_;
+};
+
+/// Room for N slots inside a frame.
+template <std::size_t N>
+struct fork_slot_storage {
+  alignas(fork_slot) unsigned char bytes[N * sizeof(fork_slot)];
 };
 
 }  // namespace coring::detail
