@@ -1,10 +1,13 @@
 // Recycling allocator for coroutine frames and task cells.
 //
-// Blocks are sorted into 64-byte size classes. Each thread keeps a stack of free block addresses
-// per class; a thread that frees more than it allocates (a worker finishing tasks another thread
-// spawned) hands batches of `frame_batch` addresses to a global depot, and a thread that allocates
-// more than it frees takes whole batches back, so producer/consumer patterns recycle memory too,
-// with one short lock per batch instead of contending on malloc's arenas for every frame.
+// Blocks are sorted into 64-byte size classes and made 64 at a time from one allocation (a slab),
+// aligned to a cache line; they are never returned to malloc, so a burst of tasks leaves its memory
+// here for the next one. Each thread keeps a stack of free block addresses per class; a thread that
+// frees more than it allocates (a worker finishing tasks another thread spawned) hands batches of
+// `frame_batch` addresses to a global depot, and a thread that allocates more than it frees takes
+// whole batches back, so producer/consumer patterns recycle memory too, with one short lock per
+// batch instead of contending on malloc's arenas for every frame. A thread that exits leaves its
+// blocks in the depot.
 //
 // The free blocks are kept as addresses, not linked through their own first word: a block freed by
 // another core is still in that core's cache, and a list would make every allocation wait for that
@@ -44,35 +47,50 @@ constexpr std::size_t frame_class_of(std::size_t size) noexcept {
   return (size - 1) / frame_granule;
 }
 
-using frame_batch_t = std::array<void*, frame_batch>;
-
 /// Batches of free blocks shared by all threads; one per size class. Never destroyed (threads
 /// may exit after static destruction began); what it holds at exit is left to the OS.
 class frame_depot {
  public:
-  /// False when the depot could not grow (the caller keeps or frees the blocks).
-  bool put(void* const* blocks) noexcept {
+  /// Keeps `count` (at most frame_batch) blocks.
+  void put(void* const* blocks, std::size_t count) noexcept {
     std::lock_guard lock(lock_);
     try {
-      batches_.emplace_back();
-    } catch (...) {
-      return false;
+      batches_.push_back(batch{});
+      std::copy_n(blocks, count, batches_.back().blocks.begin());
+      batches_.back().count = count;
+    } catch (...) {  // no memory for the list: link the blocks through themselves instead
+      for (std::size_t i = 0; i < count; ++i) spilled_ = new (blocks[i]) spilled_block{spilled_};
     }
-    std::copy_n(blocks, frame_batch, batches_.back().begin());
-    return true;
   }
-  /// Copies one batch to `out`; false when the depot is empty.
-  bool take(void** out) noexcept {
+  /// Moves up to frame_batch blocks to `out`; returns how many (0: the depot is empty).
+  std::size_t take(void** out) noexcept {
     std::lock_guard lock(lock_);
-    if (batches_.empty()) return false;
-    std::copy_n(batches_.back().begin(), frame_batch, out);
-    batches_.pop_back();
-    return true;
+    if (!batches_.empty()) {
+      const std::size_t count = batches_.back().count;
+      std::copy_n(batches_.back().blocks.begin(), count, out);
+      batches_.pop_back();
+      return count;
+    }
+    std::size_t count = 0;
+    for (; spilled_ != nullptr && count < frame_batch; ++count) {
+      out[count] = spilled_;
+      spilled_ = spilled_->next;
+    }
+    return count;
   }
 
  private:
+  struct batch {
+    std::array<void*, frame_batch> blocks;
+    std::size_t count;
+  };
+  struct spilled_block {
+    spilled_block* next;
+  };
+
   spin_lock lock_;
-  std::vector<frame_batch_t> batches_;
+  std::vector<batch> batches_;
+  spilled_block* spilled_ = nullptr;
 };
 
 inline frame_depot& depot_for(std::size_t size_class) noexcept {
@@ -88,8 +106,11 @@ class frame_cache {
   frame_cache(const frame_cache&) = delete;
   frame_cache& operator=(const frame_cache&) = delete;
   ~frame_cache() {
-    for (auto& stack : stacks_) {
-      for (std::size_t i = 0; i < stack.count; ++i) free_block(stack.blocks[i]);
+    for (std::size_t c = 0; c < frame_classes; ++c) {
+      free_stack& stack = stacks_[c];
+      for (std::size_t i = 0; i < stack.count; i += frame_batch) {
+        depot_for(c).put(stack.blocks + i, std::min(frame_batch, stack.count - i));
+      }
     }
   }
 
@@ -98,8 +119,8 @@ class frame_cache {
     if (c >= frame_classes) return ::operator new(size);
     free_stack& stack = stacks_[c];
     if (stack.count == 0) {
-      if (!depot_for(c).take(stack.blocks)) return ::operator new((c + 1) * frame_granule, block_alignment);
-      stack.count = frame_batch;
+      stack.count = depot_for(c).take(stack.blocks);
+      if (stack.count == 0) carve_slab(c, stack);
     }
     return stack.blocks[--stack.count];
   }
@@ -116,21 +137,27 @@ class frame_cache {
   }
 
  private:
-  // Recycled blocks start on a cache line: a frame or cell of up to 64 bytes is one line, not two,
-  // and the fields read first (a frame's resume pointer, a cell's work item) share the first.
-  static constexpr std::align_val_t block_alignment{frame_granule};
-  static void free_block(void* p) noexcept { ::operator delete(p, block_alignment); }
-
   struct free_stack {
     std::size_t count = 0;
     void* blocks[max_per_class];
   };
 
+  // New blocks come frame_batch at a time from one allocation that starts on a cache line: no
+  // malloc header per block, and a frame or cell of up to 64 bytes is one line, not two (the
+  // fields read first, a frame's resume pointer or a cell's work item, are in its first line).
+  // Slabs are never handed back to malloc: their blocks circulate between the threads' caches
+  // and the depot, like the blocks of a pool.
+  static void carve_slab(std::size_t c, free_stack& stack) {
+    const std::size_t block = (c + 1) * frame_granule;
+    auto* slab =
+        static_cast<unsigned char*>(::operator new (frame_batch* block, std::align_val_t{frame_granule}));
+    for (std::size_t i = 0; i < frame_batch; ++i) stack.blocks[i] = slab + (frame_batch - 1 - i) * block;
+    stack.count = frame_batch;
+  }
+
   // Gives away the oldest batch (the bottom of the stack, the coldest blocks in this cache).
   static void give_batch(std::size_t c, free_stack& stack) noexcept {
-    if (!depot_for(c).put(stack.blocks)) {
-      for (std::size_t i = 0; i < frame_batch; ++i) free_block(stack.blocks[i]);
-    }
+    depot_for(c).put(stack.blocks, frame_batch);
     std::copy(stack.blocks + frame_batch, stack.blocks + stack.count, stack.blocks);
     stack.count -= frame_batch;
   }
