@@ -59,101 +59,82 @@ TEST_CASE("a full deque grows and keeps every item in order") {
   CHECK(q.steal() == nullptr);
 }
 
-TEST_CASE("thieves take every item exactly once while the owner's deque grows under them") {
-  constexpr int n = 200'000;
+namespace {
+
+// n items, a deque, and two thieves that steal (one at a time or in batches) until stopped;
+// counts how often each item was taken.
+struct theft_check {
+  static constexpr int n = 200'000;
   work_stealing_deque q;
-  std::vector<work_item> items(n);
-  std::vector<std::atomic<int>> taken(n);
+  std::vector<work_item> items = std::vector<work_item>(n);
+  std::vector<std::atomic<int>> taken = std::vector<std::atomic<int>>(n);
   std::atomic<bool> done{false};
-  auto index_of = [&](work_item* w) { return static_cast<int>(w - items.data()); };
+  std::vector<std::thread> thieves;
+
+  void take(work_item* w) { taken[static_cast<std::size_t>(w - items.data())].fetch_add(1); }
+
+  void start_thieves(std::size_t batch) {
+    for (int t = 0; t < 2; ++t) {
+      thieves.emplace_back([this, batch] {
+        work_item* out[work_stealing_deque::max_steal];
+        while (!done.load()) {
+          const std::size_t got = q.steal(out, batch);
+          for (std::size_t i = 0; i < got; ++i) take(out[i]);
+        }
+      });
+    }
+  }
+
+  /// Stops the thieves, drains the deque, and says how many items were not taken exactly once.
+  int wrong() {
+    done = true;
+    for (auto& t : thieves) t.join();
+    while (work_item* w = q.pop()) take(w);
+    int count = 0;
+    for (auto& c : taken) count += c.load() != 1;
+    return count;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("thieves take every item exactly once while the owner's deque grows under them") {
+  theft_check check;
   // Two growths before the thieves start (so they steal from a replaced buffer's successor), and
   // more while they steal: pushing is far faster than stealing, so the deque keeps growing.
-  const std::int64_t first_capacity = q.capacity();
+  const std::int64_t first_capacity = check.q.capacity();
   int pushed = 0;
-  for (; pushed < 3 * first_capacity; ++pushed) REQUIRE(q.push(&items[pushed]));
-  CHECK(q.capacity() >= 4 * first_capacity);
-  std::vector<std::thread> thieves;
-  for (int t = 0; t < 2; ++t) {
-    thieves.emplace_back([&] {
-      while (!done.load()) {
-        if (work_item* w = q.steal()) taken[index_of(w)].fetch_add(1);
-      }
-    });
-  }
-  for (; pushed < n; ++pushed) REQUIRE(q.push(&items[pushed]));
-  done = true;
-  for (auto& t : thieves) t.join();
-  while (work_item* w = q.pop()) taken[index_of(w)].fetch_add(1);
-  int wrong = 0;
-  for (auto& c : taken) wrong += c.load() != 1;
-  CHECK(wrong == 0);
+  for (; pushed < 3 * first_capacity; ++pushed) REQUIRE(check.q.push(&check.items[pushed]));
+  CHECK(check.q.capacity() >= 4 * first_capacity);
+  check.start_thieves(1);
+  for (; pushed < theft_check::n; ++pushed) REQUIRE(check.q.push(&check.items[pushed]));
+  CHECK(check.wrong() == 0);
 }
 
 TEST_CASE("batch thieves and a popping owner take every item exactly once") {
   // The owner pops as often as it pushes, so the deque stays short and its pops race with the
   // thieves' claims near the top, where a claim may reach below the bottom the owner just set.
-  constexpr int n = 200'000;
-  work_stealing_deque q;
-  std::vector<work_item> items(n);
-  std::vector<std::atomic<int>> taken(n);
-  std::atomic<bool> done{false};
-  auto index_of = [&](work_item* w) { return static_cast<int>(w - items.data()); };
-  std::vector<std::thread> thieves;
-  for (int t = 0; t < 2; ++t) {
-    thieves.emplace_back([&] {
-      work_item* out[work_stealing_deque::max_steal];
-      while (!done.load()) {
-        const std::size_t got = q.steal(out, work_stealing_deque::max_steal);
-        for (std::size_t i = 0; i < got; ++i) taken[index_of(out[i])].fetch_add(1);
-      }
-    });
-  }
-  for (int pushed = 0; pushed < n;) {
+  theft_check check;
+  check.start_thieves(work_stealing_deque::max_steal);
+  for (int pushed = 0; pushed < theft_check::n;) {
     const int burst = 1 + pushed % 40;  // 1..40 items, then pop about as many
-    for (int i = 0; i < burst && pushed < n; ++i) REQUIRE(q.push(&items[pushed++]));
+    for (int i = 0; i < burst && pushed < theft_check::n; ++i) REQUIRE(check.q.push(&check.items[pushed++]));
     for (int i = 0; i < burst; ++i) {
-      if (work_item* w = q.pop()) taken[index_of(w)].fetch_add(1);
+      if (work_item* w = check.q.pop()) check.take(w);
     }
   }
-  done = true;
-  for (auto& t : thieves) t.join();
-  while (work_item* w = q.pop()) taken[index_of(w)].fetch_add(1);
-  int wrong = 0;
-  for (auto& c : taken) wrong += c.load() != 1;
-  CHECK(wrong == 0);
+  CHECK(check.wrong() == 0);
 }
 
 TEST_CASE("every item pushed is taken exactly once by the owner or by one of the thieves") {
-  constexpr int n = 200'000;
-  work_stealing_deque q;
-  std::vector<work_item> items(n);
-  std::vector<std::atomic<int>> taken(n);
-  std::atomic<bool> done{false};
-  auto index_of = [&](work_item* w) { return static_cast<int>(w - items.data()); };
-  std::vector<std::thread> thieves;
-  for (int t = 0; t < 2; ++t) {
-    thieves.emplace_back([&] {
-      while (!done.load()) {
-        if (work_item* w = q.steal()) taken[index_of(w)].fetch_add(1);
-      }
-    });
-  }
-  int pushed = 0;
-  while (pushed < n) {
-    if (q.push(&items[pushed])) {
-      ++pushed;
-      if (pushed % 3 == 0) {
-        if (work_item* w = q.pop()) taken[index_of(w)].fetch_add(1);
-      }
-    } else if (work_item* w = q.pop()) {
-      taken[index_of(w)].fetch_add(1);
+  theft_check check;
+  check.start_thieves(1);
+  for (int pushed = 0; pushed < theft_check::n;) {
+    REQUIRE(check.q.push(&check.items[pushed]));
+    ++pushed;
+    if (pushed % 3 == 0) {
+      if (work_item* w = check.q.pop()) check.take(w);
     }
   }
-  while (work_item* w = q.pop()) taken[index_of(w)].fetch_add(1);
-  done = true;
-  for (auto& t : thieves) t.join();
-  while (work_item* w = q.steal()) taken[index_of(w)].fetch_add(1);
-  int wrong = 0;
-  for (auto& c : taken) wrong += c.load() != 1;
-  CHECK(wrong == 0);
+  CHECK(check.wrong() == 0);
 }
