@@ -39,6 +39,31 @@ TEST_CASE("when_all gives every result in argument order, void as monostate") {
   rt.block_on(body());
 }
 
+TEST_CASE("a when_all of a pack can be stored, moved, converted to a task and spawned") {
+  runtime rt{{.io_threads = 1, .cpu_threads = 2}};
+  auto body = [&]() -> task<int> {
+    auto pending = coring::when_all(value_after(1, 1ms), value_after(2, 0ms));
+    auto moved = std::move(pending);  // nothing started yet: it only holds the tasks
+    auto [a, b] = co_await moved;
+    task<std::tuple<int, int>> as_task = coring::when_all(value_after(3, 1ms), value_after(4, 0ms));
+    auto [c, d] = co_await as_task;
+    auto handle = coring::spawn(
+        rt.cpu(), task<std::tuple<int, int>>(coring::when_all(value_after(5, 1ms), value_after(6, 0ms))));
+    auto [e, f] = co_await handle;
+    co_return a + b + c + d + e + f;
+  };
+  CHECK(rt.block_on(body()) == 21);
+}
+
+TEST_CASE("when_all with an empty task is a clear error") {
+  runtime rt{{.io_threads = 1, .cpu_threads = 1}};
+  auto body = [&]() -> task<void> {
+    task<int> empty;
+    CHECK_THROWS_AS(co_await coring::when_all(value_after(1, 0ms), std::move(empty)), std::invalid_argument);
+  };
+  rt.block_on(body());
+}
+
 TEST_CASE("when_all runs the children concurrently on the awaiting task's pool") {
   runtime rt{{.io_threads = 1, .cpu_threads = 2}};
   std::atomic<int> inside{0};

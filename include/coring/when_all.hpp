@@ -3,18 +3,25 @@
 //   auto [a, b] = co_await coring::when_all(fetch_user(id), fetch_orders(id));
 //   std::vector<int> sizes = co_await coring::when_all(std::move(tasks));   // vector<task<int>>
 //
-// The children are forked onto the pool of the awaiting task and run concurrently (the last one
-// starts at once on the awaiting thread; the others are queued, for idle workers to steal); the
-// awaiting task resumes on its own pool when the last one finished. Children are not spawned
-// tasks: no task_cell, no join_handle, one counter for the group (detail/fork_group.hpp). Results come back
-// in argument order (void as std::monostate). If a child throws, the others are asked to stop (their sleeps
-// and ring operations complete with operation_canceled), all are still awaited, and the first exception is
-// rethrown: no child outlives when_all. A stop request for the awaiting task reaches every child.
+// The children are forked onto the pool of the awaiting task and run concurrently; the awaiting
+// task resumes on its own pool when the last one finished. Children are not spawned tasks: no
+// task_cell, no join_handle, one counter for the group (detail/fork_group.hpp). While the worker
+// has other work queued for idle threads to steal, children simply run one after another on the
+// awaiting thread until one of them waits; from then on they go through the pool's queue.
+// Results come back in argument order (void as std::monostate). If a child throws, the others are
+// asked to stop (their sleeps and ring operations complete with operation_canceled), all are
+// still awaited, and the first exception is rethrown: no child outlives when_all. A stop request
+// for the awaiting task reaches every child.
+//
+// when_all over a pack returns an awaitable whose fork state lives in the awaiting frame (no
+// frame of its own); it converts to a task<std::tuple<...>> for storing or spawning. The vector
+// form returns a task.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <system_error>
 #include <tuple>
@@ -63,23 +70,49 @@ void adopt_child(task<T>& child, fork_group& group, fork_slots& slots) {
   slots.add(handle, group);
 }
 
+/// What `co_await when_all(tasks...)` awaits. The fork group and the children's slots live in this
+/// object, i.e. in the awaiting frame: a fork of a pack costs no coroutine frame of its own. The
+/// children are adopted when the object is awaited; before that it only holds the tasks (and may
+/// be moved, or converted to a task to be stored or spawned).
 template <class... Ts>
-task<std::tuple<value_or_monostate<Ts>...>> when_all_of(task<Ts>... children) {
-  (void)current_executor_or_throw();
-  task_root* parent = co_await this_root_awaiter{};
-  constexpr std::size_t count = sizeof...(Ts);
-  fork_group group;
-  fork_slot_storage<count> storage;
-  fork_slots slots(&storage, count);
-  (adopt_child(children, group, slots), ...);
-  co_await fork_awaiter{group, slots.data(), count, parent};
-  group.unlink();
-  rethrow_fork_failure(group, slots.data(), count);
-  co_return [&]<std::size_t... I>(std::index_sequence<I...>) {
-    return std::tuple<value_or_monostate<Ts>...>{take_result<Ts>(slots[I].frame)...};
+class [[nodiscard]] when_all_awaitable {
+ public:
+  using result_type = std::tuple<value_or_monostate<Ts>...>;
+  static constexpr std::size_t count = sizeof...(Ts);
+
+  explicit when_all_awaitable(task<Ts>... children) noexcept : children_(std::move(children)...) {}
+  when_all_awaitable(when_all_awaitable&& other) noexcept : children_(std::move(other.children_)) {}
+  when_all_awaitable& operator=(when_all_awaitable&&) = delete;
+
+  bool await_ready() const noexcept { return false; }
+  template <class Promise>
+  std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> awaiting) {
+    (void)current_executor_or_throw();
+    group_.emplace();
+    slots_.emplace(&storage_, count);
+    std::apply([this](task<Ts>&... child) { (adopt_child(child, *group_, *slots_), ...); }, children_);
+    return fork_awaiter{*group_, slots_->data(), count, root_of(awaiting)}.await_suspend(awaiting);
   }
-  (std::index_sequence_for<Ts...>{});
-}
+  result_type await_resume() {
+    group_->unlink();
+    rethrow_fork_failure(*group_, slots_->data(), count);
+    return [this]<std::size_t... I>(std::index_sequence<I...>) {
+      return result_type{take_result<Ts>((*slots_)[I].frame)...};
+    }
+    (std::index_sequence_for<Ts...>{});
+  }
+
+  /// The same as a task (for storing it, or spawning it); awaiting this object directly is cheaper.
+  operator task<result_type>() && { return as_task(std::move(*this)); }
+
+ private:
+  static task<result_type> as_task(when_all_awaitable self) { co_return co_await self; }
+
+  std::tuple<task<Ts>...> children_;
+  std::optional<fork_group> group_;
+  std::optional<fork_slots> slots_;  // destroyed first: it destroys the children's frames
+  fork_slot_storage<count> storage_;
+};
 
 }  // namespace detail
 
@@ -88,7 +121,7 @@ task<std::tuple<value_or_monostate<Ts>...>> when_all_of(task<Ts>... children) {
 template <class... Awaitables>
 requires(sizeof...(Awaitables) > 0 && (detail::awaitable<std::remove_reference_t<Awaitables>> &&
                                        ...)) auto when_all(Awaitables&&... awaitables) {
-  return detail::when_all_of(detail::to_task(std::forward<Awaitables>(awaitables))...);
+  return detail::when_all_awaitable{detail::to_task(std::forward<Awaitables>(awaitables))...};
 }
 
 template <class T>

@@ -40,7 +40,7 @@
 namespace coring::detail {
 
 inline constexpr std::size_t frame_granule = 64;
-inline constexpr std::size_t frame_classes = 16;  // frames up to 1 KiB are recycled
+inline constexpr std::size_t frame_classes = 32;  // frames up to 2 KiB are recycled
 inline constexpr std::size_t frame_batch = 64;    // blocks moved to or from the depot at once
 
 constexpr std::size_t frame_class_of(std::size_t size) noexcept {
@@ -111,6 +111,7 @@ class frame_cache {
       for (std::size_t i = 0; i < stack.count; i += frame_batch) {
         depot_for(c).put(stack.blocks + i, std::min(frame_batch, stack.count - i));
       }
+      delete[] stack.blocks;
     }
   }
 
@@ -119,6 +120,7 @@ class frame_cache {
     if (c >= frame_classes) return ::operator new(size);
     free_stack& stack = stacks_[c];
     if (stack.count == 0) {
+      if (stack.blocks == nullptr) stack.blocks = new void*[max_per_class];
       stack.count = depot_for(c).take(stack.blocks);
       if (stack.count == 0) carve_slab(c, stack);
     }
@@ -132,14 +134,20 @@ class frame_cache {
       return;
     }
     free_stack& stack = stacks_[c];
+    if (stack.blocks == nullptr) {
+      stack.blocks = new (std::nothrow) void*[max_per_class];
+      if (stack.blocks == nullptr) return depot_for(c).put(&p, 1);
+    }
     if (stack.count == max_per_class) give_batch(c, stack);
     stack.blocks[stack.count++] = p;
   }
 
  private:
+  // A thread's stack of a class is allocated when it first uses the class: most threads use a
+  // few of the 32 classes, and a thread-local array for all of them would be 64 KiB.
   struct free_stack {
     std::size_t count = 0;
-    void* blocks[max_per_class];
+    void** blocks = nullptr;  // max_per_class entries
   };
 
   // New blocks come frame_batch at a time from one allocation that starts on a cache line: no
