@@ -39,7 +39,7 @@ TEST_CASE("when_all gives every result in argument order, void as monostate") {
   rt.block_on(body());
 }
 
-TEST_CASE("a when_all of a pack can be stored, moved, converted to a task and spawned") {
+TEST_CASE("a when_all of a pack can be stored, moved, nested, converted to a task and spawned") {
   runtime rt{{.io_threads = 1, .cpu_threads = 2}};
   auto body = [&]() -> task<int> {
     auto pending = coring::when_all(value_after(1, 1ms), value_after(2, 0ms));
@@ -50,9 +50,11 @@ TEST_CASE("a when_all of a pack can be stored, moved, converted to a task and sp
     auto handle = coring::spawn(
         rt.cpu(), task<std::tuple<int, int>>(coring::when_all(value_after(5, 1ms), value_after(6, 0ms))));
     auto [e, f] = co_await handle;
-    co_return a + b + c + d + e + f;
+    auto [inner, g] = co_await coring::when_all(coring::when_all(value_after(7, 1ms), value_after(8, 0ms)),
+                                                value_after(9, 0ms));
+    co_return a + b + c + d + e + f + std::get<0>(inner) + std::get<1>(inner) + g;
   };
-  CHECK(rt.block_on(body()) == 21);
+  CHECK(rt.block_on(body()) == 45);
 }
 
 TEST_CASE("when_all with an empty task is a clear error") {
