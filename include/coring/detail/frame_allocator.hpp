@@ -21,8 +21,8 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <deque>
 #include <new>
-#include <vector>
 
 #include "coring/detail/spin_lock.hpp"
 
@@ -89,7 +89,7 @@ class frame_depot {
   };
 
   spin_lock lock_;
-  std::vector<batch> batches_;
+  std::deque<batch> batches_;  // a deque: growing it never copies what it holds
   spilled_block* spilled_ = nullptr;
 };
 
