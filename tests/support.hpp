@@ -9,6 +9,7 @@
 #include <chrono>
 #include <coring/runtime.hpp>
 #include <coring/sleep.hpp>
+#include <coring/spawn.hpp>
 #include <coring/task.hpp>
 #include <coroutine>
 #include <filesystem>
@@ -106,5 +107,27 @@ class by_hand {
  private:
   std::coroutine_handle<typename coring::task<T>::promise_type> frame_;
 };
+
+/// Tasks that sleep for an hour, counting how many fell asleep and how many were woken by a
+/// cancellation (which they take as their result, without throwing).
+struct hour_sleepers {
+  std::atomic<int> asleep{0};
+  std::atomic<int> canceled{0};
+
+  coring::task<void> sleeper() {
+    asleep.fetch_add(1);
+    auto r = co_await coring::sleep_for(std::chrono::hours(1));
+    if (r.error() == std::errc::operation_canceled) canceled.fetch_add(1);
+  }
+};
+
+/// Spawns `parent` on `ex`, waits until `expected` of `sleepers` are asleep, cancels it, joins it.
+inline coring::task<void> cancel_once_asleep(coring::executor ex, coring::task<void> parent,
+                                             hour_sleepers& sleepers, int expected) {
+  auto h = coring::spawn(ex, std::move(parent));
+  while (sleepers.asleep.load() < expected) (void)co_await coring::sleep_for(std::chrono::milliseconds(1));
+  h.cancel();
+  co_await h;
+}
 
 }  // namespace coring_test

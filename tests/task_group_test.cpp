@@ -105,26 +105,14 @@ TEST_CASE("a task group runs at most max_concurrent children at once") {
 
 TEST_CASE("canceling the task that joins a group reaches the group's children") {
   runtime rt{{.io_threads = 1, .cpu_threads = 2}};
-  std::atomic<int> canceled{0};
-  std::atomic<int> asleep{0};
-  auto sleeper = [&]() -> task<void> {
-    asleep.fetch_add(1);
-    auto r = co_await coring::sleep_for(1h);
-    if (r.error() == std::errc::operation_canceled) canceled.fetch_add(1);
-  };
+  coring_test::hour_sleepers s;
   auto owner = [&]() -> task<void> {
     task_group group;
-    for (int i = 0; i < 3; ++i) group.spawn(rt.io(), sleeper());
+    for (int i = 0; i < 3; ++i) group.spawn(rt.io(), s.sleeper());
     co_await group.join();
   };
-  auto body = [&]() -> task<void> {
-    auto h = coring::spawn(rt.cpu(), owner());
-    while (asleep.load() < 3) (void)co_await coring::sleep_for(1ms);
-    h.cancel();
-    co_await h;
-  };
-  rt.block_on(body());
-  CHECK(canceled.load() == 3);
+  rt.block_on(coring_test::cancel_once_asleep(rt.cpu(), owner(), s, 3));
+  CHECK(s.canceled.load() == 3);
 }
 
 TEST_CASE("destroying a task group that was not joined stops the children and reports an error") {

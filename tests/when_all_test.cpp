@@ -125,46 +125,24 @@ TEST_CASE("an exception in one child of when_all of 1000 stops the others and is
 
 TEST_CASE("canceling the task awaiting when_all reaches every child") {
   runtime rt{{.io_threads = 1, .cpu_threads = 2}};
-  std::atomic<int> canceled{0};
-  std::atomic<int> asleep{0};
-  auto sleeper = [&]() -> task<void> {
-    asleep.fetch_add(1);
-    auto r = co_await coring::sleep_for(1h);
-    if (r.error() == std::errc::operation_canceled) canceled.fetch_add(1);
+  coring_test::hour_sleepers s;
+  auto parent = [&]() -> task<void> {
+    (void)co_await coring::when_all(s.sleeper(), s.sleeper(), s.sleeper());
   };
-  auto parent = [&]() -> task<void> { (void)co_await coring::when_all(sleeper(), sleeper(), sleeper()); };
-  auto body = [&]() -> task<void> {
-    auto h = coring::spawn(rt.io(), parent());
-    while (asleep.load() < 3) (void)co_await coring::sleep_for(1ms);
-    h.cancel();
-    co_await h;
-  };
-  rt.block_on(body());
-  CHECK(canceled.load() == 3);
+  rt.block_on(coring_test::cancel_once_asleep(rt.io(), parent(), s, 3));
+  CHECK(s.canceled.load() == 3);
 }
 
 TEST_CASE("canceling reaches a sleep two when_all levels down, forked inline on the io loop") {
   // Every level runs its first child inline; the stop links are made only once a child suspends.
   runtime rt{{.io_threads = 1, .cpu_threads = 1}};
-  std::atomic<int> canceled{0};
-  std::atomic<int> asleep{0};
-  auto sleeper = [&]() -> task<void> {
-    asleep.fetch_add(1);
-    auto r = co_await coring::sleep_for(1h);
-    if (r.error() == std::errc::operation_canceled) canceled.fetch_add(1);
-  };
+  coring_test::hour_sleepers s;
   auto quick = []() -> task<void> { co_return; };
   // The child that suspends is the last of its group, after one that finished inline.
-  auto middle = [&]() -> task<void> { (void)co_await coring::when_all(quick(), sleeper()); };
+  auto middle = [&]() -> task<void> { (void)co_await coring::when_all(quick(), s.sleeper()); };
   auto parent = [&]() -> task<void> { (void)co_await coring::when_all(quick(), middle()); };
-  auto body = [&]() -> task<void> {
-    auto h = coring::spawn(rt.io(), parent());
-    while (asleep.load() < 1) (void)co_await coring::sleep_for(1ms);
-    h.cancel();
-    co_await h;  // the sleepers take the cancellation as their result: no exception
-  };
-  rt.block_on(body());
-  CHECK(canceled.load() == 1);
+  rt.block_on(coring_test::cancel_once_asleep(rt.io(), parent(), s, 1));
+  CHECK(s.canceled.load() == 1);
 }
 
 TEST_CASE("when_all in a task already asked to stop runs none of its children") {
