@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Asio 1.22 versions of the coring_bench workloads; see asio_peers.hpp.
 #include "asio_peers.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The Asio side of coring_bench: the same workloads written with standalone Asio 1.22 and C++20
 // coroutines (asio::awaitable, co_spawn, use_awaitable), the way a new Asio user would write them.
 //

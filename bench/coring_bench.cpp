@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring_bench: coring next to Asio on the same workloads, printed as one markdown table.
 //
 // Benchmarks (each run by coring and by Asio, the Asio side lives in asio_peers.cpp):

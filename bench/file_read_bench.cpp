@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // file_read_bench: random reads of one block size from one file through coring::file::read_at, at a
 // fixed queue depth, on one io thread. The coring side of the fio comparison in bench/fio/run.sh
 // (the fio job: --ioengine=io_uring --rw=randread --bs=4k --iodepth=32 --numjobs=1).

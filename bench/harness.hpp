@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A small benchmark harness shared by the programs under bench/.
 //
 //  * flags:        --name=value / --name command-line flags (flag_set).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // http_coring PORT: the HTTP plaintext benchmark (see peers/http_plaintext.hpp) on coring's
 // public API: one io thread (and one CPU worker, unused), a listener task on a multishot accept,
 // and one task per connection spawned on the io pool that receives chunks from a multishot

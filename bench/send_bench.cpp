@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // send_bench: tcp_stream::write against write_zero_copy (IORING_OP_SEND_ZC) for large writes.
 //
 // One runtime (1 io thread, 1 CPU worker), a loopback connection: a task on the io pool writes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // wake_bench: what does it cost to wake a thread that sleeps in io_uring_submit_and_wait on a
 // ring it owns? Raw liburing, no coring.
 //

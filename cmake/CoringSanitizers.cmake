@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sanitizer support, driven by the cache variable CORING_SANITIZE:
 #   ""                   - none (default)
 #   "address;undefined"  - AddressSanitizer (+LeakSanitizer) and UndefinedBehaviorSanitizer

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # coring_check_version_header(<header> <expected-version>)
 #
 # Parses CORING_VERSION_MAJOR/MINOR/PATCH and coring::version_string from <header> and stops

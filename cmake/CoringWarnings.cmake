@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # coring_set_warnings(<target> [<scope>])
 #
 # Applies the project's warning set to <target> (scope defaults to PRIVATE; use INTERFACE for

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # cmake -P script behind the `install_consumer` CTest test:
 #   1. cmake --install <CORING_BUILD_DIR> --prefix <CORING_PREFIX>   (fresh prefix)
 #   2. configure tests/install_consumer with CMAKE_PREFIX_PATH=<CORING_PREFIX>, same compiler,

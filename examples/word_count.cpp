@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // word_count: counts the lines, words and bytes of files, like `wc`, to show how a coring task
 // moves between the runtime's two pools.
 //

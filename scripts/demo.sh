@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the word_count example (release preset) and runs it.
 #   bash scripts/demo.sh [args...]    (no args: count words in some of the repo's own files)
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs coring's build dependencies on Debian 12. Idempotent: when everything is already
 # installed it changes nothing and does not touch apt at all.
 #   CORING_WITH_CLANG=1  also install clang

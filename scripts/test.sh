@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds coring and runs its tests with one CMake workflow preset.
 #   bash scripts/test.sh [release|debug|asan|tsan]     (default: release)
 set -euo pipefail

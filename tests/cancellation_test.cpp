@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Cancellation of ring operations, for three kinds of operation that wait for data: a TCP read, a
 // wait_readable on a pipe and a file read on a pipe, each awaited from an io-pool and a CPU-pool
 // task. Stop requested before the operation is issued, while it is in the kernel, and at the same

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Error paths not covered elsewhere: every operation on a closed or invalid descriptor reports
 // bad_file_descriptor (file sync/datasync/read_all/write_all after close, TCP helpers and socket
 // options, a listener that is not open, UDP after close, waits on closed descriptors), and the

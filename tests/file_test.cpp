@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests for coring::file (include/coring/file.hpp): reads and writes through the ring, from io-pool
 // and CPU-pool tasks, the errors the kernel reports, and many operations in flight at once.
 #include <doctest/doctest.h>

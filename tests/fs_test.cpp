@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests for coring::fs (include/coring/fs.hpp) and coring::file_status / file::stat()
 // (include/coring/file_status.hpp): removing, renaming and creating through the ring, whole-file
 // reads and writes, statx by path and by descriptor, the errors the kernel reports, and CPU-pool

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Deadlines on single ring operations (a linked IORING_OP_LINK_TIMEOUT) and the retry of
 // operations the kernel answers with EAGAIN.
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // 10,000 concurrent loopback TCP connections to a coring server. The clients are a separate
 // process (tests/tools/loopback_clients.cpp, plain POSIX sockets): client and server sockets
 // together would not fit under one process's descriptor limit (20,000 here).

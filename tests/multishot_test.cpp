@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Multishot requests: tcp_listener::incoming() (one accept request for every connection) and
 // tcp_stream::receive_chunks() (one receive request into the loop's provided-buffer ring).
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests for coring::net::endpoint (include/coring/net/endpoint.hpp) and its Asio conversions.
 #include <arpa/inet.h>
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The same sequence of operations (file, TCP, UDP, wait_readable, sleep_for) run once by an
 // io-pool task and once by a CPU-pool task: the results must match, and after every co_await the
 // task must still run on the pool it started on (an io-pool task on its own loop's thread).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests for coring::net::resolve (include/coring/net/resolve.hpp): names that resolve locally
 // (/etc/hosts, numeric addresses) and names that must fail; the task resumes on its own pool.
 // The test machine has no network but loopback: no name here needs a name server to succeed.

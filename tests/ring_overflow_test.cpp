@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Completion queue overflow: a runtime whose ring has 4 submission entries (8 completion entries)
 // gets thousands of completions at once. The kernel keeps the completions that do not fit in an
 // overflow list; none may be lost, and every task must resume with its own data.

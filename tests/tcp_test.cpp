@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests for coring::net::tcp_listener and tcp_stream (include/coring/net/): loopback connections
 // (127.0.0.1 and, where the host has it, [::1]) driven from io-pool and CPU-pool tasks, the errors
 // the kernel reports, cancellation of a blocked read and runtime shutdown with a read in flight.

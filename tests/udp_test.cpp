@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests for coring::net::udp_socket (include/coring/net/udp_socket.hpp): loopback datagrams
 // (127.0.0.1 and, where the host has it, [::1]) with send_to/receive_from and on a connected
 // socket, the error on a socket that is not open, cancellation of a blocked receive, and the pool

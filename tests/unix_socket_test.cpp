@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests for coring::net::unix_listener and unix_stream (include/coring/net/unix_*.hpp): an echo
 // round trip over a socket in a fresh mkdtemp directory, and the errors for a missing path and a
 // path too long for sockaddr_un.

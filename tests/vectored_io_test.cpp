@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Tests for the vectored (iovec) forms of coring::file and coring::net::tcp_stream: gather writes
 // and scatter reads through the ring, the read_all/write_all loops that resume short transfers
 // across iovec boundaries, empty spans, closed descriptors, writes to a vanished peer, and the same

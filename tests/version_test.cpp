@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "coring/version.hpp"
 
 #include <doctest/doctest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "scheduler/work_stealing_deque.hpp"
 
 #include <doctest/doctest.h>

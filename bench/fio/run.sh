@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # 4 KiB random reads at queue depth 32 from a 1 GiB file: fio --ioengine=io_uring next to coring's
 # file_read_bench, page cache warm and with O_DIRECT (issue 3). See bench/README.md.
 #

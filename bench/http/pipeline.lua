@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- wrk script: pipelining. Every write sends `depth` requests at once (default 16; give another
 -- depth after the URL: wrk ... -s pipeline.lua http://127.0.0.1:8080/ -- 4); wrk writes the next
 -- batch when all of a batch's responses have arrived.

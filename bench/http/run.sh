@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/http/run.sh: the HTTP/1.1 plaintext benchmark (issue 3). Builds the five servers from the
 # release preset, checks each one's answers, then loads each with wrk: the server pinned to one
 # core, wrk (1 thread, 64 connections) pinned to another. Two load shapes: plain keep-alive, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // asio_http PORT: the HTTP plaintext benchmark (see http_plaintext.hpp) on standalone Asio 1.22
 // with C++20 coroutines, written the way the Asio examples do it: one io_context run by one
 // thread, an acceptor coroutine, and one coroutine per connection (asio::co_spawn, awaitable,

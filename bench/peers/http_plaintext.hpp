@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The HTTP/1.1 "plaintext" benchmark's protocol part, shared by every server in bench/peers/ and
 // bench/http_coring.cpp, so that the servers differ only in how they do their I/O.
 //

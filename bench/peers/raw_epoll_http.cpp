@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // raw_epoll_http PORT: the HTTP plaintext benchmark (see http_plaintext.hpp) on a hand-written
 // epoll loop. One thread, nonblocking sockets, edge-triggered. No library beyond libc.
 //

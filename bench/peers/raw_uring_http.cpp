@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // raw_uring_http PORT: the HTTP plaintext benchmark (see http_plaintext.hpp) on a hand-written
 // liburing loop, the floor the other servers are compared against. One thread, one ring.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::async_event: a manual-reset event that tasks wait on.
 //
 // Thread safety: every member may be called from any thread, on any pool. `co_await wait()` does not

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::async_latch: a single-use countdown that tasks wait on (like std::latch, but waiting
 // suspends the task instead of blocking the thread).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::async_mutex: mutual exclusion for tasks; waiting suspends the task, never the thread.
 //
 // Thread safety: any thread may lock, try_lock or unlock; ownership is not tied to a thread.

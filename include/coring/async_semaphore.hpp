@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::async_semaphore: a counting semaphore for tasks; waiting suspends the task, not the thread.
 //
 // Thread safety: any thread may acquire, try_acquire, release or read available().

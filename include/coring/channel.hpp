@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::channel<T>: a bounded multi-producer multi-consumer queue of T between tasks.
 //
 // Thread safety: every member may be called from any thread, on any pool. `co_await send(v)` waits

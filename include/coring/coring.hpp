@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Everything coring offers, in one include.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::event_loop: one io_uring ring driven by the thread that calls run(), run_once() or poll().
 // For programs that already own their threads (or their own loop): embed coring by calling poll()
 // from your loop, or run() on a thread of your choice. A runtime is made of such loops plus a CPU pool.

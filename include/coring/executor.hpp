@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::executor: a cheap, copyable handle to somewhere tasks run — a runtime's io pool or CPU
 // pool, or one event_loop. Use it with spawn(ex, task) and co_await on(ex).
 //

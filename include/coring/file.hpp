@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::file: an open file whose reads and writes go through the event loop's ring.
 //
 // Move-only owner of a file descriptor. Operations return awaitables that give result<T>; the

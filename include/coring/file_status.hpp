@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::file_status: what statx(2) reports about a file (size, type and permission bits, owner,
 // link count, times), and the awaitable that asks the kernel for it through the ring.
 //

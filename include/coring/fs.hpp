@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::fs: file-system operations through the event loop's ring (unlinkat, renameat, mkdirat,
 // statx), and whole-file read_file/write_file built on coring::file.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::join_handle<T>: the result side of a spawned task.
 //
 // `co_await h` suspends until the task finishes and gives its value or rethrows its exception;

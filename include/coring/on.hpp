@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // co_await coring::on(ex): move the current task onto `ex`'s pool (a no-op when it already runs
 // there). co_await coring::yield(): let other queued work run, then continue on the same pool.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::receive_stream: what a connected socket receives, as a stream of received_chunks, from
 // one multishot receive request into the event loop's provided-buffer ring.
 //

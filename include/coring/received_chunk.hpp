@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::received_chunk: bytes a receive_stream got from the kernel, in a buffer the kernel
 // picked from the event loop's provided-buffer ring.
 //

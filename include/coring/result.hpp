@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::result<T>: the value of an operation or the std::error_code that explains why there is
 // none. Expected-like: test it with `if (r)`, read the error with `error()`, or call `value()`,
 // which throws std::system_error carrying that error. result<void> carries only the error.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::runtime: an io pool of event loops (one io_uring each, one thread each) and a CPU pool
 // of work-stealing workers, in one object.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::runtime_metrics: a plain snapshot of a runtime's counters, returned by runtime::metrics().
 // Counters are read without stopping the runtime, so fields may be a few events apart.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::sleep_for / sleep_until: suspend the current task for a while.
 //
 // Timers live in the event loop's timer heap; a task on the CPU pool hands its timer to an io loop

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::spawn(ex, task): starts a task on an executor's pool and returns its join_handle.
 // coring::spawn_detached(ex, task): the same without a handle (fire and forget).
 //

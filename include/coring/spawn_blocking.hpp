@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::spawn_blocking(fn): runs a blocking function (a synchronous database call, a blocking
 // library, heavy file system work) on the blocking pool and awaits its result, so that neither
 // the io pool nor the CPU pool is stalled.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // co_await coring::get_stop_token(): the std::stop_token of the current task.
 //
 // Every spawned task and every task it awaits share one stop state; it is stopped by

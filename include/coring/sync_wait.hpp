@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::sync_wait(awaitable): runs an awaitable to completion from a plain thread (main(), a
 // test) and returns its result (or rethrows its exception).
 //

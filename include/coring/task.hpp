@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::task<T>: a lazy coroutine that produces a T (or void, or a T&).
 //
 // A task does nothing until it is awaited (or handed to spawn / block_on). It is move-only and owns

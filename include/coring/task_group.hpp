@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::task_group: a set of child tasks that ends together (structured concurrency, like
 // Tokio's JoinSet or P2300's async_scope).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::timeout(duration, awaitable): the awaitable's result, or errc::timed_out when the
 // duration elapses first.
 //

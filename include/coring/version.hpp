@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring version. Keep these in step with project(coring VERSION ...) in the top-level
 // CMakeLists.txt: configuring fails if they disagree.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::wait_readable(fd) / wait_writable(fd): wait, through the ring, until a descriptor that
 // coring does not own is ready — to drive any library that exposes one (a database client, a
 // pipe, a signalfd, an eventfd).

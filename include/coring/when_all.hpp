@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::when_all: run several tasks concurrently and wait for all of them.
 //
 //   auto [a, b] = co_await coring::when_all(fetch_user(id), fetch_orders(id));

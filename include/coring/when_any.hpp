@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::when_any: run several tasks concurrently; the first to finish wins.
 //
 //   auto [index, value] = co_await coring::when_any(read_reply(sock), coring::sleep_for(5s) ...);

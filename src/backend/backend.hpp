@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The kernel behind an event loop, kept to four verbs: submit, reap (inside wait), wait, wake.
 //
 // io_uring is the only implementation today (uring_backend); an epoll backend can implement the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // io_uring backend: one ring, owned and driven by one thread.
 //
 // Ring setup tries, in order: SINGLE_ISSUER + DEFER_TASKRUN (completions are run only when the

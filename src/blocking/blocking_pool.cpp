@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The process-wide elastic pool behind spawn_blocking().
 //
 // Jobs go into one FIFO under a mutex. A job that finds more queued jobs than idle threads starts

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "coring/file.hpp"
 
 #include <unistd.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "coring/event_loop.hpp"
 
 #include <cstdio>

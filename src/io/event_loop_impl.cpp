@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "io/event_loop_impl.hpp"
 
 #include <sys/resource.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // event_loop_impl: one ring (through a backend), one thread, a ready queue and a timer heap.
 //
 // Data by writer:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "io/io_pool.hpp"
 
 #include <algorithm>

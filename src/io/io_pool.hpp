@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The io pool: `threads` event loops, each driven by its own thread for the pool's lifetime.
 //
 // Work scheduled on the pool from one of its loop threads stays on that loop; work from elsewhere

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Multishot requests on an event loop: the loop side of detail/multishot.hpp.
 //
 // A multishot is armed when a take finds nothing queued, and stays armed while the kernel says

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Multi-producer, single-consumer intrusive queue: how other threads hand work to an event loop.
 // Producers push with one CAS (release); the loop takes everything at once with one exchange
 // (acquire, pairing with the pushes) and restores FIFO order by reversing the list.

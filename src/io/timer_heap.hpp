@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A binary min-heap of timer ops ordered by deadline, with each op's position kept in the op so a
 // canceled timer is removed in O(log n). One per event loop, loop thread only: 100,000 sleepers
 // cost one heap, and the kernel sees one timeout (the earliest deadline) per wait.

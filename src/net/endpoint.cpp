@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::net::endpoint: parsing, formatting and field access. All reads and writes of the
 // sockaddr_in / sockaddr_in6 inside the endpoint's byte storage go through memcpy, so nothing here
 // depends on the storage's dynamic type or on what the kernel last wrote into data().

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "coring/net/resolve.hpp"
 
 #include <netdb.h>

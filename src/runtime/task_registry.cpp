@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "runtime/task_registry.hpp"
 
 #include <cstdio>

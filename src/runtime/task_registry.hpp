@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What shutdown needs to destroy every unfinished task (and free its frame) instead of leaking
 // it, plus the spawn/complete counters and the handler for exceptions that escape detached tasks.
 //

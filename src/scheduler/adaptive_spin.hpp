@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // How long an idle thread spins for new work before it sleeps, adapted to what it sees.
 //
 // Waking a sleeping thread on another core costs tens of microseconds on some machines (a vCPU

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "scheduler/cpu_pool.hpp"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The CPU pool: N worker threads with work stealing.
 //
 // Each worker owns a Chase-Lev deque; work scheduled from a worker goes to its own deque, work from

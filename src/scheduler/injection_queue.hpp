@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The CPU pool's global FIFO for work that comes from outside the pool (other pools, plain threads,
 // yield()) and for the overflow of full worker deques. A mutex-protected intrusive list: pushes and
 // pops are rare next to the deques' traffic, and batches amortise the lock. `size_` lets idle

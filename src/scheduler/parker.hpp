@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Parks one thread on a futex until another thread unparks it. A token that arrives before park()
 // is kept, so an unpark is never lost. unpark() pairs (release) with park()'s acquire exchange.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A growable Chase-Lev deque of work items whose thieves take up to half of it at once.
 //
 // The owner pushes and pops at the bottom (LIFO: the newest task runs next, while its data is hot);

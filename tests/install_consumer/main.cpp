@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Built by the install_consumer test against an installed coring: runs a task that hops between
 // the pools and sleeps, as a user's first program would.
 #include <chrono>

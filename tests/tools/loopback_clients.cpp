@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // loopback_clients HOST PORT COUNT: opens COUNT TCP connections to HOST:PORT (an IPv4 address),
 // waits until every one is connected, then sends on each a message naming its index and checks
 // that the same bytes come back. It keeps every connection open until all echoes came back, so the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What awaiting a value of type A gives, and turning any awaitable into a task.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The stop state shared by a spawned task and every task it awaits.
 //
 // request_stop() may be called from any thread, once or many times. The operation a task is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // child_group: when_any's children, spawned as tasks of their own on the awaiting task's pool, and
 // parent_link, the hook that carries a stop request from the awaiting task's tree down to a group
 // of children (when_any's and when_all's fork_group).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fork_group: when_all's children, forked onto the awaiting task's pool without a task_cell each.
 //
 // The group is the root of every child's tree (their promise.root), so it carries the children's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Recycling allocator for coroutine frames and task cells.
 //
 // Blocks are sorted into 64-byte size classes and made 64 at a time from one allocation (a slab),

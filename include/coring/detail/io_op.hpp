@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // One operation in flight on an event loop: a ring operation (read, accept, ...) or a timer.
 //
 // The op lives in the awaiting coroutine's frame (inside the awaitable). It is described by plain

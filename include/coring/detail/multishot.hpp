@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A multishot ring request (accept or receive) and the task-side awaitable that takes its
 // completions one at a time.
 //

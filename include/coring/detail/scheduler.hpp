@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The seam between tasks and the threads that run them.
 //
 // A work_item is an intrusive node that lives inside whatever is being scheduled (an awaiter in a

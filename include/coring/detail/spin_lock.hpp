@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // spin_lock: a test-and-test-and-set lock for critical sections of a few pointer updates
 // (registries, waiter lists). Spins with pause, yields every 64 spins (the holder may have been
 // preempted). acquire on lock, release on unlock.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The cell of a spawned task: what spawn() allocates beside the task's own frame.
 //
 // The cell is the root of a task tree. It is scheduled to start the task, owns the task's frame,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // unique_fd: owns one file descriptor; moving transfers it, destruction closes it (close(2),
 // synchronously). The shared core of file, tcp_stream and tcp_listener.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // waiter: a task suspended on a synchronization primitive (mutex, semaphore, event, channel...).
 //
 // A primitive keeps its waiters in an intrusive list (`prev`/`next_waiter`, guarded by the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Conversions between coring::net::endpoint and asio::ip::tcp::endpoint (standalone Asio).
 // Header-only and opt-in: only code that includes this header needs Asio; endpoint.hpp never does.
 // Both directions copy the raw sockaddr, so address, port and IPv6 scope id survive unchanged.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::net::endpoint: an IPv4 or IPv6 socket address (numeric address + port, plus a scope id
 // for IPv6). A small regular value type: copyable, equality comparable, hashable (std::hash).
 // Thread safety is that of an int: concurrent reads are fine, a write needs exclusive access.

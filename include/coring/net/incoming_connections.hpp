@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::net::incoming_connections: the connections a tcp_listener accepts, from one multishot
 // accept request.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::net::resolve(host, service): name resolution with getaddrinfo(3), run on the blocking
 // pool (coring::spawn_blocking) so that no io-pool or CPU-pool thread waits on DNS.
 //

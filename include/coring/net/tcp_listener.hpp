@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::net::tcp_listener: a listening TCP socket; accept() goes through the ring.
 //
 // bind() creates, binds (with SO_REUSEADDR) and listens at once, synchronously: it is called

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::net::tcp_stream: a connected TCP socket whose reads and writes go through the ring.
 //
 // Move-only owner of the socket. read() returns the bytes received (0: the peer closed its side);

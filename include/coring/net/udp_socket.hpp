@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::net::udp_socket: a UDP socket whose datagram sends and receives go through the ring.
 //
 // bind() creates and binds the socket synchronously (port 0 picks a free port: see

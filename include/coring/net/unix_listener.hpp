@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::net::unix_listener: a listening Unix domain stream socket; accept() goes through the ring.
 //
 // bind(path) creates, binds and listens at once, synchronously, and reports failures as its result

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // coring::net::unix_stream: a connected Unix domain stream socket (AF_UNIX, SOCK_STREAM) whose
 // connect, reads and writes go through the ring.
 //
