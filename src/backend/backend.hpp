@@ -44,6 +44,20 @@ struct backend_counters {
   std::uint64_t enters = 0;       // system calls into the kernel
 };
 
+/// How many completions one wait() hands on at most: a bound on a loop's turn.
+inline constexpr std::size_t completions_per_wait = 256;
+
+struct enter_failure_injection {
+  int error = 0;
+  unsigned count = 0;
+};
+
+namespace testing {
+/// Tests: the next `count` system calls into the ring made by the calling thread fail with
+/// `error` without reaching the kernel.
+void fail_enters_on_this_thread(int error, unsigned count) noexcept;
+}  // namespace testing
+
 class backend {
  public:
   virtual ~backend() = default;
@@ -60,7 +74,8 @@ class backend {
   /// Asks the kernel to cancel every op in flight.
   virtual void cancel_all() noexcept = 0;
   /// Submits what is queued, then waits for a completion, a wake() or the timeout (nullopt: no
-  /// limit; zero: do not block), and hands every completion to `sink`. Returns how many it handed.
+  /// limit; zero: do not block), and hands at most completions_per_wait completions to `sink`
+  /// (the rest stay for the next wait: completions_pending() says so). Returns how many it handed.
   virtual std::size_t wait(completion_sink& sink,
                            std::optional<std::chrono::nanoseconds> timeout) noexcept = 0;
   /// Hands queued requests to the kernel now, without waiting or reaping (before the loop spins:
@@ -68,6 +83,10 @@ class backend {
   virtual void flush() noexcept = 0;
   /// Whether completions are waiting to be reaped (a cheap look at the ring, no system call).
   virtual bool completions_pending() const noexcept = 0;
+  /// The errno of a failed system call into the kernel that the loop has not reported yet (0:
+  /// none); a run of failures is reported once. The requests that call was to submit complete
+  /// with that error at the next wait().
+  virtual int take_failure_report() noexcept = 0;
   /// Makes a wait() in progress (or the next one) return. Any thread.
   virtual void wake() noexcept = 0;
   /// Registers the ring's provided-buffer ring (`count`, a power of two, buffers of `size` bytes)

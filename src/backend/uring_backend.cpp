@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstddef>
@@ -30,6 +31,7 @@
 #include <deque>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "backend/backend.hpp"
@@ -56,6 +58,11 @@ std::uint64_t tagged(const io_op& op, std::uint64_t bits) noexcept {
 }
 
 constexpr unsigned eager_file_batch = 8;
+
+enter_failure_injection& injected_enter_failures() noexcept {
+  thread_local enter_failure_injection injection;
+  return injection;
+}
 
 bool is_file_transfer(op_code code) noexcept {
   return code == op_code::read || code == op_code::write || code == op_code::readv || code == op_code::writev;
@@ -185,51 +192,53 @@ class uring_backend final : public backend {
 
   std::size_t wait(completion_sink& sink, std::optional<std::chrono::nanoseconds> timeout) noexcept override {
     if (!wake_armed_) arm_wake();  // an earlier re-arm found no free submission entry
-    std::size_t handed = complete_cancelled_backlog(sink);
+    std::size_t handed = complete_cancelled_backlog(sink) + complete_failed(sink);
     if (handed > 0) timeout = std::chrono::nanoseconds::zero();
-    for (;;) {
-      int rc;
-      enters_.fetch_add(1, std::memory_order_relaxed);
-      if (timeout && timeout->count() <= 0) {
-        rc = io_uring_submit_and_get_events(&ring_);
-      } else if (timeout) {
-        // Not io_uring_submit_and_wait_timeout(): in liburing 2.3, when its first enter submits,
-        // the kernel reports the submission count instead of -ETIME and liburing then waits again
-        // without the timeout (forever). Submitting first costs a system call only when requests
-        // are queued at the moment the loop goes to sleep.
-        if (io_uring_sq_ready(&ring_) > 0) {
-          const int submitted = io_uring_submit(&ring_);
-          if (submitted > 0) note_submitted(static_cast<unsigned>(submitted));
-        }
+    if (enter_error_ != 0 && !(timeout && timeout->count() <= 0)) {
+      // The ring would not take requests at the last try: try again without blocking, and if it
+      // still fails, sleep on the wake-up descriptor itself rather than spin on a failing call.
+      (void)enter([this] { return io_uring_submit_and_get_events(&ring_); });
+      handed += complete_failed(sink);
+      if (enter_error_ != 0) {
+        if (handed == 0) sleep_on_wake_fd(timeout);  // else what the tasks run just now asked for comes first
+        return handed;
+      }
+    }
+    if (timeout && timeout->count() <= 0) {
+      (void)enter([this] { return io_uring_submit_and_get_events(&ring_); });
+    } else if (timeout) {
+      // Not io_uring_submit_and_wait_timeout(): in liburing 2.3, when its first enter submits,
+      // the kernel reports the submission count instead of -ETIME and liburing then waits again
+      // without the timeout (forever). Submitting first costs a system call only when requests
+      // are queued at the moment the loop goes to sleep.
+      const int submitted =
+          io_uring_sq_ready(&ring_) > 0 ? enter([this] { return io_uring_submit(&ring_); }) : 0;
+      if (submitted >= 0) {
         __kernel_timespec ts{};
         ts.tv_sec = timeout->count() / 1'000'000'000;
         ts.tv_nsec = timeout->count() % 1'000'000'000;
-        io_uring_cqe* cqe = nullptr;
-        rc = io_uring_wait_cqe_timeout(&ring_, &cqe, &ts);
-        if (rc > 0) rc = 0;  // not a submission count
-      } else {
-        rc = io_uring_submit_and_wait(&ring_, 1);
+        (void)enter([this, &ts] {
+          io_uring_cqe* cqe = nullptr;
+          const int rc = io_uring_wait_cqe_timeout(&ring_, &cqe, &ts);
+          return rc > 0 ? 0 : rc;  // not a submission count
+        });
       }
-      if (rc > 0) note_submitted(static_cast<unsigned>(rc));
-      if (rc == -EBUSY || rc == -EAGAIN) {
-        // The completion queue overflowed: reap, then submit again.
-        handed += reap(sink);
-        timeout = std::chrono::nanoseconds::zero();
-        continue;
-      }
-      break;
+    } else {
+      (void)enter([this] { return io_uring_submit_and_wait(&ring_, 1); });
     }
-    handed += reap(sink);
+    // After -EBUSY (the completion queue overflowed) the requests still queued go to the kernel
+    // at the next wait, once this reap made room.
+    handed += reap(sink) + complete_failed(sink);
     flush_backlog();
     return handed;
   }
 
   void flush() noexcept override {
     if (io_uring_sq_ready(&ring_) == 0) return;
-    enters_.fetch_add(1, std::memory_order_relaxed);
-    const int rc = io_uring_submit(&ring_);
-    if (rc > 0) note_submitted(static_cast<unsigned>(rc));
+    (void)enter([this] { return io_uring_submit(&ring_); });
   }
+
+  int take_failure_report() noexcept override { return std::exchange(unreported_error_, 0); }
 
   bool completions_pending() const noexcept override {
     // With deferred task run, finished requests wait as task work until the next enter; the
@@ -316,8 +325,7 @@ class uring_backend final : public backend {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe != nullptr) return sqe;
     // The submission queue is full: hand it to the kernel (no wait) and try again.
-    const int rc = io_uring_submit(&ring_);
-    if (rc > 0) note_submitted(static_cast<unsigned>(rc));
+    (void)enter([this] { return io_uring_submit(&ring_); });
     return io_uring_get_sqe(&ring_);
   }
 
@@ -328,9 +336,91 @@ class uring_backend final : public backend {
   /// Makes room for `n` SQEs that must reach the kernel in the same submission (a linked pair).
   bool reserve(unsigned n) noexcept {
     if (io_uring_sq_space_left(&ring_) >= n) return true;
-    const int rc = io_uring_submit(&ring_);
-    if (rc > 0) note_submitted(static_cast<unsigned>(rc));
+    (void)enter([this] { return io_uring_submit(&ring_); });
     return io_uring_sq_space_left(&ring_) >= n;
+  }
+
+  /// Every system call into the ring goes through here. A failure other than a full completion
+  /// queue (EBUSY), a shortage (EAGAIN), a signal (EINTR) or a timeout (ETIME) means the kernel
+  /// did not take the queued requests: they fail with that error at the next wait, the loop is
+  /// told once, and later calls try the ring again (a failure may pass).
+  template <class Call>
+  int enter(Call call) noexcept {
+    enters_.fetch_add(1, std::memory_order_relaxed);
+    enter_failure_injection& injected = injected_enter_failures();
+    const int rc = injected.count > 0 ? (--injected.count, -injected.error) : call();
+    if (rc > 0 || rc == 0) {
+      if (rc > 0) note_submitted(static_cast<unsigned>(rc));
+      enter_error_ = 0;
+    } else if (rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
+      if (enter_error_ == 0) unreported_error_ = -rc;
+      enter_error_ = -rc;
+      take_back_unsubmitted(-rc);
+    }
+    return rc;
+  }
+
+  /// Takes every request the kernel has not consumed out of the submission queue, to fail them
+  /// with `error`: those made visible to the kernel (khead..ktail) and those not yet (sqe_head..
+  /// sqe_tail). The kernel reads the queue only inside a call that just failed, so the queue is
+  /// the application's to rewind.
+  void take_back_unsubmitted(int error) noexcept {
+    io_uring_sq& sq = ring_.sq;
+    const unsigned head = IO_URING_READ_ONCE(*sq.khead);
+    const unsigned tail = *sq.ktail;
+    const unsigned mask = sq.ring_mask;
+    for (unsigned i = head; i != tail; ++i) failed_.push_back({sq.sqes[sq.array[i & mask]].user_data, error});
+    for (unsigned i = sq.sqe_head; i != sq.sqe_tail; ++i)
+      failed_.push_back({sq.sqes[i & mask].user_data, error});
+    io_uring_smp_store_release(sq.ktail, head);
+    sq.sqe_head = sq.sqe_tail = head;
+  }
+
+  /// Completes the requests take_back_unsubmitted() took, as the kernel would have.
+  std::size_t complete_failed(completion_sink& sink) noexcept {
+    std::size_t handed = 0;
+    while (!failed_.empty()) {
+      const failed_request r = failed_.front();
+      failed_.pop_front();
+      if (r.data == ignored_tag) continue;
+      if (r.data == wake_tag) {
+        wake_armed_ = false;  // re-armed at the next wait
+        continue;
+      }
+      --in_flight_;
+      io_op& op = *reinterpret_cast<io_op*>(r.data & ~tag_mask);
+      switch (r.data & tag_mask) {
+        case deadline_bit:
+          sink.on_deadline(op, -r.error);
+          break;
+        case readiness_bit:
+          sink.on_ready(op, -r.error);
+          break;
+        default:
+          sink.on_completion(op, -r.error, {});
+          break;
+      }
+      ++handed;
+    }
+    return handed;
+  }
+
+  /// While the ring refuses requests: blocks on the wake-up eventfd with poll(2) (the ring cannot
+  /// wait), at most 10 ms while requests are still in the kernel, so their completions are
+  /// reaped once the ring works again.
+  void sleep_on_wake_fd(std::optional<std::chrono::nanoseconds> timeout) noexcept {
+    constexpr auto retry = std::chrono::milliseconds(10);
+    std::chrono::nanoseconds limit = timeout ? *timeout : std::chrono::nanoseconds(retry);
+    if (!timeout && in_flight_ == 0) limit = std::chrono::hours(1);
+    if (in_flight_ > 0 && limit > retry) limit = retry;
+    pollfd p{wake_fd_, POLLIN, 0};
+    timespec ts{};
+    ts.tv_sec = static_cast<time_t>(limit.count() / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(limit.count() % 1'000'000'000);
+    if (::ppoll(&p, 1, &ts, nullptr) > 0) {
+      eventfd_t drained = 0;
+      [[maybe_unused]] const int rc = eventfd_read(wake_fd_, &drained);
+    }
   }
 
   void note_submitted(unsigned n) noexcept {
@@ -456,11 +546,15 @@ class uring_backend final : public backend {
     }
   }
 
+  /// Hands at most completions_per_wait completions to `sink`: the tasks they resume run inline
+  /// and may start requests that complete at once (a page-cached read, a socket with data), so
+  /// an unbounded reap could go on forever; what is left waits for the loop's next turn.
   std::size_t reap(completion_sink& sink) noexcept {
     std::size_t handed = 0;
     io_uring_cqe* cqes[64];
-    for (;;) {
-      const unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, 64);
+    while (handed < completions_per_wait) {
+      const unsigned n = io_uring_peek_batch_cqe(
+          &ring_, cqes, static_cast<unsigned>(std::min<std::size_t>(64, completions_per_wait - handed)));
       if (n == 0) break;
       struct entry {
         std::uint64_t data;
@@ -540,12 +634,25 @@ class uring_backend final : public backend {
   std::vector<__kernel_timespec> link_times_;  // one per SQE slot: linked timeouts' deadlines
   std::deque<io_op*> backlog_;
   std::deque<io_op*> cancelled_backlog_;
+  struct failed_request {
+    std::uint64_t data;
+    int error;
+  };
+  std::deque<failed_request> failed_;  // taken back from the queue after a failed enter
+  int enter_error_ = 0;                // the last enter failed with this errno (0: it worked)
+  int unreported_error_ = 0;           // the first errno of a run of failures, for the loop to report
   std::atomic<std::uint64_t> submissions_{0};
   std::atomic<std::uint64_t> completions_{0};
   std::atomic<std::uint64_t> enters_{0};
 };
 
 }  // namespace
+
+namespace testing {
+void fail_enters_on_this_thread(int error, unsigned count) noexcept {
+  injected_enter_failures() = {error, count};
+}
+}  // namespace testing
 
 std::unique_ptr<backend> make_uring_backend(unsigned entries) {
   return std::make_unique<uring_backend>(entries);

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <new>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 #include "coring/detail/spin_lock.hpp"
@@ -209,11 +210,26 @@ std::size_t event_loop_impl::turn(bool may_block) {
   const auto slept_at = blocks ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   handled += backend_->wait(*this, timeout);
   sleeping_.store(false, std::memory_order_relaxed);
+  if (const int error = backend_->take_failure_report(); error != 0) [[unlikely]] {
+    report_failed_enter(error);
+  }
   // Woken by another thread's work (not by a timer or I/O): adapt the spin to that hand-off.
   if (blocks && !remote_.empty()) spin_.woken_after(std::chrono::steady_clock::now() - slept_at);
   queue_depth_.store(ready_.size(), std::memory_order_relaxed);
   timer_count_.store(timers_.size(), std::memory_order_relaxed);
   return handled;
+}
+
+void event_loop_impl::report_failed_enter(int error) noexcept {
+  // Through the handler for errors nobody else sees: the requests themselves fail with `error`.
+  try {
+    registry()->report(std::make_exception_ptr(std::system_error(
+        error, std::system_category(),
+        "coring: a system call into an event loop's io_uring failed; the requests it was to submit "
+        "failed with this error, later ones try the ring again")));
+  } catch (...) {
+    // No memory for the report: the failed requests still say what happened.
+  }
 }
 
 bool event_loop_impl::spin_for_remote() noexcept {
@@ -238,6 +254,7 @@ std::size_t event_loop_impl::run_ready() noexcept {
   const std::size_t total = n;
   while (n-- > 0) {
     work_item* item = ready_.pop();
+    coop_refill();
     item->run(item);
   }
   return total;
@@ -415,6 +432,7 @@ void event_loop_impl::release(io_op& op) noexcept {
   // The linked timeout canceled the op (its completion and the op's may come in either order).
   if (op.timed_out && op.result == -ECANCELED) op.result = -ETIMEDOUT;
   if (op.home == this) {
+    coop_refill();
     op.waiter.resume();
   } else {
     op.start_item()->run = &resume_waiter;

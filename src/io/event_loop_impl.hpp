@@ -133,6 +133,7 @@ class event_loop_impl final : public scheduler, private completion_sink {
   std::size_t fire_timers() noexcept;
   std::optional<std::chrono::nanoseconds> time_to_next_timer() const noexcept;
   bool spin_for_remote() noexcept;
+  void report_failed_enter(int error) noexcept;
 
   std::unique_ptr<backend> backend_;
   adaptive_spin spin_;

@@ -222,6 +222,7 @@ void cpu_pool::run_worker(unsigned index) noexcept {
     }
     if (item != nullptr) {
       end_search(self);
+      ctx.coop_budget = coop_budget_per_run;
       item->run(item);
       continue;
     }

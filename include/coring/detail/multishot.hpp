@@ -72,7 +72,9 @@ struct take_awaitable {
     }
   }
   bool await_ready() noexcept {
-    return op.loop == nullptr || take_queued(*static_cast<multishot*>(op.buffer), op);
+    // Out of budget: go through the loop, which hands the queued completion over from its ready
+    // queue (the task yields).
+    return op.loop == nullptr || (coop_spend() && take_queued(*static_cast<multishot*>(op.buffer), op));
   }
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {

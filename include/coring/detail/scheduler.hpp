@@ -60,6 +60,7 @@ struct thread_context {
   scheduler* pool = nullptr;        // the pool this thread belongs to (an io pool, CPU pool or loop)
   event_loop_impl* loop = nullptr;  // set on event loop threads while run() is active
   unsigned worker_index = 0;        // index within a CPU pool
+  unsigned coop_budget = 0;         // see coop_spend()
 };
 
 inline thread_context& this_thread() noexcept {
@@ -69,6 +70,26 @@ inline thread_context& this_thread() noexcept {
 
 inline scheduler* current_scheduler() noexcept {
   return this_thread().current;
+}
+
+/// How many operations one run of a task may complete without suspending (Tokio's coop budget).
+inline constexpr unsigned coop_budget_per_run = 128;
+
+/// Called by a scheduler each time it runs a task (a queued item, a resumption after I/O).
+inline void coop_refill() noexcept {
+  this_thread().coop_budget = coop_budget_per_run;
+}
+
+/// Called by an awaitable that could complete without suspending: false once this run of the
+/// task has spent its budget; the awaitable then suspends and the task is queued behind the work
+/// already waiting, so a task whose operations are always ready cannot hold its thread. Threads
+/// that never run a scheduler (a task driven by hand) start with no budget but are never asked
+/// to yield: their awaitables have no home to requeue on.
+inline bool coop_spend() noexcept {
+  thread_context& ctx = this_thread();
+  if (ctx.coop_budget == 0) return ctx.current == nullptr;
+  --ctx.coop_budget;
+  return true;
 }
 
 /// Resumes `item` on `home`: directly when the caller already runs there (returns the handle for
