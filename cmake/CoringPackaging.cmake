@@ -76,10 +76,16 @@ set(CPACK_PACKAGING_INSTALL_PREFIX "/usr")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # libcoring-dev_0.1.0_amd64.deb
 set(CPACK_DEBIAN_PACKAGE_SECTION "libdevel")
 set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
+# The first line of the Description field is the summary above; this is the extended text.
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-  "${PROJECT_DESCRIPTION}\n"
-  "Headers, static library, CMake package (find_package(coring)) and pkg-config file.")
+  "coring runs lazy coroutine tasks (coring::task<T>) on event-loop threads that each drive an "
+  "io_uring (files, sockets, timers) and on a work-stealing pool for CPU work.\n"
+  "This package has the headers, the static library, the CMake package (find_package(coring)) "
+  "and the pkg-config file (coring.pc).")
 list(JOIN CPACK_DEBIAN_PACKAGE_DESCRIPTION "" CPACK_DEBIAN_PACKAGE_DESCRIPTION)
+# Debian wants the licence as /usr/share/doc/<package>/copyright: added to CPack's staging
+# directory only, so a plain `cmake --install` keeps share/doc/coring/LICENSE alone.
+set(CPACK_PRE_BUILD_SCRIPTS "${PROJECT_SOURCE_DIR}/cmake/CoringDebCopyright.cmake")
 # The static library links liburing, and the CMake package and coring.pc find it again.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "liburing-dev")
 set(CPACK_GENERATOR "DEB")
