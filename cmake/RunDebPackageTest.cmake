@@ -77,7 +77,7 @@ function(build_and_install_deb)
   string(APPEND contents "\n")
   foreach(file include/coring/coring.hpp include/coring/version.hpp /libcoring\\.a
                /cmake/coring/coringConfig\\.cmake /cmake/coring/FindLiburing\\.cmake
-               /pkgconfig/coring\\.pc /share/doc/libcoring-dev/copyright)
+               /pkgconfig/coring\\.pc share/doc/libcoring-dev/copyright)
     if(NOT contents MATCHES " \\./usr/[^\n]*${file}\n")
       consumer_fail("the package lacks ${file}:\n${contents}")
     endif()
