@@ -2,11 +2,25 @@
 # SPDX-License-Identifier: MIT
 # Installs coring's build dependencies on Debian 12. Idempotent: when everything is already
 # installed it changes nothing and does not touch apt at all.
+#   bash scripts/install-deps.sh          everything: the library, tests, benchmarks, packaging
+#   bash scripts/install-deps.sh --demo   only what the library and its examples need (demo.sh)
 #   CORING_WITH_CLANG=1  also install clang
 set -euo pipefail
 
-packages=(build-essential cmake ninja-build g++ liburing-dev libasio-dev doctest-dev
-          libbenchmark-dev pkg-config)
+# The library and the examples: a C++20 compiler, CMake + Ninja, liburing.
+packages=(build-essential cmake ninja-build g++ liburing-dev)
+case "${1:-}" in
+  --demo) ;;
+  "")
+    # Tests (doctest, Asio as a test peer), benchmarks (Google Benchmark), the pkg-config
+    # consumer test.
+    packages+=(libasio-dev doctest-dev libbenchmark-dev pkg-config)
+    ;;
+  *)
+    echo "usage: bash scripts/install-deps.sh [--demo]" >&2
+    exit 2
+    ;;
+esac
 if [[ "${CORING_WITH_CLANG:-0}" == "1" ]]; then
   packages+=(clang)
 fi
@@ -35,6 +49,7 @@ if [[ "$(id -u)" -ne 0 ]]; then
 fi
 
 echo "install-deps: installing ${missing[*]}"
+# A fresh Debian image has no package lists yet: always update before installing.
 "${as_root[@]}" apt-get update
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
   apt-get install -y --no-install-recommends "${missing[@]}"
