@@ -143,11 +143,11 @@ asio::awaitable<double> hop_loop(std::size_t n, IoExecutor io_ex, CpuExecutor cp
 
 }  // namespace
 
-double asio_hop(std::size_t n) {
+double asio_hop(std::size_t n, unsigned cpu_threads) {
   asio::io_context io;
   auto keep_running = asio::make_work_guard(io);
   std::thread io_thread([&io] { io.run(); });
-  asio::thread_pool cpu(1);
+  asio::thread_pool cpu(cpu_threads);
 
   std::future<double> elapsed =
       asio::co_spawn(io, hop_loop(n, io.get_executor(), cpu.get_executor()), asio::use_future);

@@ -42,10 +42,10 @@ struct skynet_metrics {
 skynet_metrics asio_skynet(long leaves = 1'000'000, skynet_join join = skynet_join::sequential,
                            unsigned threads = 2);
 
-/// An io_context run by one thread (the "io pool") and an asio::thread_pool(1) (the "cpu pool");
-/// one coroutine hops n times io -> cpu -> io with asio::post(asio::bind_executor(ex,
+/// An io_context run by one thread (the "io pool") and an asio::thread_pool(cpu_threads) (the "cpu
+/// pool"); one coroutine hops n times io -> cpu -> io with asio::post(asio::bind_executor(ex,
 /// asio::use_awaitable)). Returns µs per round trip.
-double asio_hop(std::size_t n = 100'000);
+double asio_hop(std::size_t n = 100'000, unsigned cpu_threads = 1);
 
 struct timers_metrics {
   double wall_ms = 0;       // first spawn until the last timer's coroutine finished

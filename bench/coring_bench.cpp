@@ -67,8 +67,8 @@ struct config {
   bool wants(const std::string& name) const { return only.empty() || only.count(name) != 0; }
 };
 
-const char* const all_benchmarks[] = {"spawn",  "skynet", "hop",     "timers",
-                                      "memory", "idle",   "channel", "mutex"};
+const char* const all_benchmarks[] = {"spawn", "skynet",  "hop",   "timers",        "memory",
+                                      "idle",  "channel", "mutex", "oversubscribed"};
 
 std::string count_label(double n) {
   char buf[32];
@@ -110,10 +110,10 @@ coring::task<void> spawn_many(coring::executor cpu, std::size_t n, std::atomic<s
   }
 }
 
-bench::spawn_metrics coring_spawn(std::size_t n, spawn_style style) {
+bench::spawn_metrics coring_spawn(std::size_t n, spawn_style style, unsigned cpu_threads = 2) {
   std::atomic<std::size_t> finished{0};
   std::latch all_done(1);
-  coring::runtime rt{options(1, 2)};
+  coring::runtime rt{options(1, cpu_threads)};
 
   const double cpu0 = bench::process_cpu_ns();
   bench::stopwatch clock;
@@ -217,8 +217,8 @@ coring::task<double> hop_loop(coring::executor io, coring::executor cpu, std::si
 }
 
 // 1 io thread + 1 CPU worker, like Asio's io_context thread + thread_pool(1).
-double coring_hop(std::size_t n) {
-  coring::runtime rt{options(1, 1)};
+double coring_hop(std::size_t n, unsigned cpu_threads = 1) {
+  coring::runtime rt{options(1, cpu_threads)};
   const double ns = rt.block_on(hop_loop(rt.io(), rt.cpu(), n));
   rt.shutdown();
   return ns / 1e3 / static_cast<double>(n);
@@ -586,6 +586,56 @@ void run_skynet(const config& cfg, runner& r) {
   }
 }
 
+// Every runtime thread and every Asio thread confined to `cpus` CPUs (sched_setaffinity in the
+// child before any thread starts; threads inherit it), as under `taskset` or a container quota.
+void run_oversubscribed(const config& cfg, runner& r) {
+  struct shape {
+    unsigned cpus;
+    unsigned workers;
+  };
+  for (const shape s : {shape{1, 1}, shape{1, 2}, shape{2, 4}}) {
+    const std::string where = std::to_string(s.workers) + (s.workers == 1 ? " CPU worker" : " CPU workers") +
+                              " + 1 io thread on " + std::to_string(s.cpus) +
+                              (s.cpus == 1 ? " CPU" : " CPUs");
+    const std::size_t hops = cfg.hop_n / 10;
+    const std::string hop_name = "hop ×" + count_label(static_cast<double>(hops)) + ", " + where;
+    const std::string spawn_name = "spawn " + count_label(static_cast<double>(cfg.spawn_n)) + ", " + where;
+    const std::size_t n = cfg.spawn_n;
+#ifndef CORING_BENCH_ASIO_ONLY
+    if (cfg.run_coring) {
+      r.measure(hop_name, "coring", {{"µs/round trip", "≤ 1.0x asio"}}, [s, hops] {
+        bench::confine_to_cpus(s.cpus);
+        return std::vector<double>{coring_hop(hops, s.workers)};
+      });
+    }
+#endif
+    if (cfg.run_asio) {
+      r.measure(hop_name, "asio", {{"µs/round trip", ""}}, [s, hops] {
+        bench::confine_to_cpus(s.cpus);
+        return std::vector<double>{bench::asio_hop(hops, s.workers)};
+      });
+    }
+    if (s.workers == 1) continue;  // spawning needs a second worker to spawn onto
+#ifndef CORING_BENCH_ASIO_ONLY
+    if (cfg.run_coring) {
+      r.measure(spawn_name, "coring (spawn_detached)",
+                {{"ns/task (wall)", "≤ 1.0x asio"}, {"ns/task (CPU)", ""}}, [s, n] {
+                  bench::confine_to_cpus(s.cpus);
+                  const auto m = coring_spawn(n, spawn_style::detached, s.workers);
+                  return std::vector<double>{m.wall_ns_per_task, m.core_ns_per_task};
+                });
+    }
+#endif
+    if (cfg.run_asio) {
+      r.measure(spawn_name, "asio", {{"ns/task (wall)", ""}, {"ns/task (CPU)", ""}}, [s, n] {
+        bench::confine_to_cpus(s.cpus);
+        const auto m = bench::asio_spawn(n, s.workers);
+        return std::vector<double>{m.wall_ns_per_task, m.core_ns_per_task};
+      });
+    }
+  }
+}
+
 void run_hop(const config& cfg, runner& r) {
   const std::string name = "hop io→cpu→io ×" + count_label(static_cast<double>(cfg.hop_n));
   const std::size_t n = cfg.hop_n;
@@ -768,6 +818,7 @@ int main(int argc, char** argv) {
   if (cfg.wants("spawn")) run_spawn(cfg, r);
   if (cfg.wants("skynet")) run_skynet(cfg, r);
   if (cfg.wants("hop")) run_hop(cfg, r);
+  if (cfg.wants("oversubscribed")) run_oversubscribed(cfg, r);
   if (cfg.wants("timers")) run_timers(cfg, r);
   if (cfg.wants("memory")) run_memory(cfg, r);
   if (cfg.wants("idle")) run_idle(cfg, r);

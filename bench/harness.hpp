@@ -22,6 +22,7 @@
 #pragma once
 
 #include <malloc.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/types.h>
@@ -200,6 +201,25 @@ inline std::vector<int> timer_delays_ms(std::size_t n, std::uint32_t seed = 42) 
 
 inline void check(bool ok, const std::string& what) {
   if (!ok) fail(what);
+}
+
+/// Confines the calling thread (and every thread it starts later) to the first `cpus` CPUs of its
+/// affinity mask. Call in a benchmark's child process before it starts any thread.
+inline void confine_to_cpus(unsigned cpus) {
+  cpu_set_t have;
+  CPU_ZERO(&have);
+  if (::sched_getaffinity(0, sizeof have, &have) != 0) fail("sched_getaffinity failed");
+  cpu_set_t want;
+  CPU_ZERO(&want);
+  unsigned taken = 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE && taken < cpus; ++cpu) {
+    if (CPU_ISSET(cpu, &have)) {
+      CPU_SET(cpu, &want);
+      ++taken;
+    }
+  }
+  if (taken < cpus) fail("confine_to_cpus: the process has fewer CPUs than asked for");
+  if (::sched_setaffinity(0, sizeof want, &want) != 0) fail("sched_setaffinity failed");
 }
 
 // ---------------------------------------------------------------------------------------------

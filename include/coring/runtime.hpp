@@ -48,8 +48,13 @@ struct runtime_options {
   unsigned cpu_threads = 0;
   /// Submission queue entries per ring (the completion queue gets twice as many).
   unsigned ring_entries = 256;
-  /// How long an idle thread keeps looking for work before it sleeps. Longer makes hops between
-  /// pools cheaper under load (no kernel wake-up); zero makes an idle runtime cheapest.
+  /// How long a thread that just ran something keeps looking for more before it sleeps: a hop
+  /// between pools or a channel hand-off then costs no kernel wake-up. The spin adapts: a thread
+  /// woken soon after it gave up doubles its spin (up to 16x this), a long sleep resets it, and a
+  /// thread that ran nothing does not spin at all (an idle runtime uses ~0 % CPU). When the runtime
+  /// has more threads than the process may use CPUs (affinity mask, cgroup CPU quota), spinning
+  /// would keep the thread it waits for off the CPU: the spin then yields the CPU at every pause
+  /// and never grows. Zero: never spin.
   std::chrono::nanoseconds idle_spin = std::chrono::microseconds(50);
   /// Provided buffers per io loop for receive streams (tcp_stream::receive_chunks()): a power of
   /// two up to 32768, set up on a loop's first receive stream. Chunks hold one each.

@@ -118,7 +118,7 @@ bool start_op(io_op& op, std::coroutine_handle<> awaiting, task_root* root) noex
 event_loop_impl::event_loop_impl(task_registry* registry, const loop_config& config)
     : scheduler(registry),
       backend_(make_uring_backend(config.ring_entries)),
-      spin_(config.spin_budget),
+      spin_(config.spin_budget, config.spin_yields),
       receive_buffers_(config.receive_buffers),
       receive_buffer_size_(config.receive_buffer_size) {}
 
@@ -244,7 +244,7 @@ bool event_loop_impl::spin_for_remote() noexcept {
   for (unsigned spins = 1;; ++spins) {
     if (!remote_.empty() || stop_requested() || backend_->completions_pending()) return true;
     if ((spins & 63) == 0 && std::chrono::steady_clock::now() >= deadline) return false;
-    cpu_relax();
+    spin_.pause(1);
   }
 }
 

@@ -48,6 +48,7 @@ struct loop_config {
   std::chrono::nanoseconds spin_budget{0};
   unsigned receive_buffers = 512;  // the provided-buffer ring of receive streams
   unsigned receive_buffer_size = 4096;
+  bool spin_yields = false;  // more runtime threads than usable CPUs (see adaptive_spin.hpp)
 };
 
 class event_loop_impl final : public scheduler, private completion_sink {

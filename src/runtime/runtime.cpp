@@ -22,10 +22,13 @@ struct runtime_state {
     const unsigned cpu_threads =
         options.cpu_threads != 0 ? options.cpu_threads : std::max(1u, std::thread::hardware_concurrency());
     if (options.ring_entries == 0) throw std::invalid_argument("coring::runtime: ring_entries must be > 0");
-    io = std::make_unique<io_pool>(&registry, options.io_threads,
-                                   loop_config{options.ring_entries, options.idle_spin,
-                                               options.receive_buffers, options.receive_buffer_size});
-    cpu = std::make_unique<cpu_pool>(&registry, io.get(), cpu_threads, options.idle_spin);
+    // More threads than CPUs to run them: an idle spin may keep the thread it waits for off the CPU.
+    const bool spin_yields = std::max(1u, options.io_threads) + cpu_threads > usable_cpus();
+    io = std::make_unique<io_pool>(
+        &registry, options.io_threads,
+        loop_config{options.ring_entries, options.idle_spin, options.receive_buffers,
+                    options.receive_buffer_size, spin_yields});
+    cpu = std::make_unique<cpu_pool>(&registry, io.get(), cpu_threads, options.idle_spin, spin_yields);
   }
 
   void shutdown() noexcept {

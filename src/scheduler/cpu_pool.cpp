@@ -16,14 +16,14 @@ constexpr std::size_t injected_batch = 128;
 }  // namespace
 
 cpu_pool::cpu_pool(task_registry* registry, io_pool* io, unsigned threads,
-                   std::chrono::nanoseconds spin_budget)
+                   std::chrono::nanoseconds spin_budget, bool spin_yields)
     : scheduler(registry), io_(io) {
   threads = std::max(1u, threads);
   workers_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) {
     workers_.push_back(std::make_unique<worker>());
     workers_.back()->rng = 0x9e3779b9u * (i + 1);
-    workers_.back()->spin = adaptive_spin{spin_budget};
+    workers_.back()->spin = adaptive_spin{spin_budget, spin_yields};
   }
   idle_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) {
@@ -217,7 +217,7 @@ void cpu_pool::run_worker(unsigned index) noexcept {
       while ((item = find_remote(self, index)) == nullptr) {
         if (stopping_.load(std::memory_order_relaxed)) break;
         if ((++spins & 63) == 0 && std::chrono::steady_clock::now() >= deadline) break;
-        for (int i = 0; i < 16; ++i) cpu_relax();  // back off: polling hammers the victims' deque lines
+        self.spin.pause(16);  // back off: polling hammers the victims' deque lines
       }
     }
     if (item != nullptr) {

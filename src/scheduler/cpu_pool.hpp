@@ -41,7 +41,8 @@ class io_pool;
 
 class cpu_pool final : public scheduler {
  public:
-  cpu_pool(task_registry* registry, io_pool* io, unsigned threads, std::chrono::nanoseconds spin_budget);
+  cpu_pool(task_registry* registry, io_pool* io, unsigned threads, std::chrono::nanoseconds spin_budget,
+           bool spin_yields = false);
   ~cpu_pool();
   cpu_pool(const cpu_pool&) = delete;
   cpu_pool& operator=(const cpu_pool&) = delete;
