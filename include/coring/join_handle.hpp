@@ -24,10 +24,10 @@
 #include <cstdint>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "coring/detail/cancel_scope.hpp"
-#include "coring/detail/spin_lock.hpp"
 #include "coring/detail/task_cell.hpp"
 
 namespace coring {
@@ -136,7 +136,7 @@ class [[nodiscard]] join_handle {
       for (;;) {
         if ((s & detail::task_cell::complete) != 0) return;  // the task's end resumes the joiner
         if ((s & detail::task_cell::joiner_set) == 0) {
-          detail::cpu_relax();  // the awaiting thread is between add() and set_joiner()
+          std::this_thread::yield();  // the awaiting thread is between add() and set_joiner()
           s = c.state.load(std::memory_order_acquire);
           continue;
         }
