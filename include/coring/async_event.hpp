@@ -30,7 +30,10 @@ class async_event {
   class wait_awaiter;
 
   explicit async_event(bool initially_set = false) noexcept : set_(initially_set) {}
-  ~async_event() { assert(waiters_.empty() && "coring::async_event destroyed while tasks wait on it"); }
+  ~async_event() {
+    late_.wait_idle();
+    assert(waiters_.empty() && "coring::async_event destroyed while tasks wait on it");
+  }
   async_event(const async_event&) = delete;
   async_event& operator=(const async_event&) = delete;
 

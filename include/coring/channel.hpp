@@ -60,6 +60,7 @@ class channel {
   /// Throws std::invalid_argument when `capacity` is 0.
   explicit channel(std::size_t capacity) : slots_(checked_capacity(capacity)) {}
   ~channel() {
+    late_.wait_idle();
     assert(senders_.empty() && receivers_.empty() && "coring::channel destroyed while tasks wait on it");
   }
   channel(const channel&) = delete;

@@ -130,8 +130,11 @@ class late_touches {
   late_touches() noexcept = default;
   late_touches(const late_touches&) = delete;
   late_touches& operator=(const late_touches&) = delete;
-  ~late_touches() {
-    // acquire: pairs with the release of leave(); the call's last touch happens before the free.
+  ~late_touches() { wait_idle(); }
+
+  /// Returns once no such call runs (a destructor that reads the primitive first calls it first).
+  void wait_idle() const noexcept {
+    // acquire: pairs with the release in ~scope; the call's last touch happens before the free.
     while (count_.load(std::memory_order_acquire) != 0) cpu_relax();
   }
 
