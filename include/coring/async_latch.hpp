@@ -6,7 +6,15 @@
 // the count to zero, every waiting task is woken exactly once and resumes on the pool it waited from;
 // `co_await wait()` once the count is zero does not suspend. What a task did before its count_down()
 // is visible to every task released by the latch. Lifetime: the latch must outlive every task waiting
-// on it (a waiting task destroyed by runtime shutdown unlinks itself).
+// on it (a waiting task destroyed by runtime shutdown unlinks itself); a task that saw the latch
+// released (its wait returned, or try_wait()) may destroy it at once, even while the last
+// count_down() still runs.
+//
+// Cancellation: `co_await wait()` is a cancellation point, as async_event::wait(): a stop request
+// for the waiting task resumes it with std::system_error(errc::operation_canceled), and so does a
+// wait that begins after stop was requested unless the latch is already released. A canceled
+// wait leaves the count as it was.
+//
 // A latch is a counter in front of an async_event that is set once, when the count reaches zero.
 #pragma once
 
@@ -38,8 +46,10 @@ class async_latch {
     if (old == n) reached_.set();
   }
 
-  /// True once the count reached zero.
-  bool try_wait() const noexcept { return count_.load(std::memory_order_acquire) == 0; }
+  /// True once the count reached zero and the waiters were released. (It reads the event, not the
+  /// count: a caller that sees true may destroy the latch, and the event knows when the last
+  /// count_down() is done with it.)
+  bool try_wait() const noexcept { return reached_.is_set(); }
 
   /// `co_await l.wait()`: returns once the count is zero.
   [[nodiscard]] async_event::wait_awaiter wait() noexcept { return reached_.wait(); }

@@ -7,6 +7,15 @@
 // A waiter resumes on the pool it waited from, queued there, never inside unlock() (only a task
 // run by hand outside any runtime resumes inline). Lifetime: the mutex must outlive the tasks
 // parked on it; destroying it with waiters is undefined (unless runtime shutdown destroyed them).
+//
+// Cancellation: `co_await lock()` and `co_await scoped_lock()` are cancellation points. A stop
+// request for a task waiting for the mutex (join_handle::cancel(), a when_any/timeout it lost...)
+// resumes it with std::system_error(errc::operation_canceled), not owning the mutex; so does a
+// lock that begins after stop was requested while the mutex is taken. A free mutex is taken even
+// after a stop request (the lock does not suspend; the task's next suspending wait sees the stop).
+// Cancel-safe: a canceled lock never leaves the mutex taken. Whether the lock or the cancellation
+// wins is decided under the mutex's guard: if unlock() handed the mutex to the task first, the
+// lock succeeds (the task owns it) and the stop shows at the task's next wait.
 #pragma once
 
 #include <atomic>
@@ -107,15 +116,17 @@ class async_mutex {
   static constexpr std::uintptr_t locked = 1;
   static constexpr std::uintptr_t locked_waiters = 2;
 
-  // The waiter, in the awaiting frame. `queued` (guarded by guard_) says it is in waiters_; it
-  // is still set only when the frame is destroyed while parked (runtime shutdown), and then the
-  // destructor takes it out of the list.
+  // The waiter, in the awaiting frame. `queued` (guarded by guard_) says it is in waiters_.
+  // Whoever clears it under guard_ decides how the wait ends: unlock_slow() (the task owns the
+  // mutex), the cancel function (a stop request: operation_canceled), or the destructor (the
+  // frame is destroyed while parked, at runtime shutdown).
   class lock_awaiter : public detail::waiter {
    public:
     explicit lock_awaiter(async_mutex& mutex) noexcept : mutex_(&mutex) {}
     lock_awaiter(const lock_awaiter&) = delete;
     lock_awaiter& operator=(const lock_awaiter&) = delete;
     ~lock_awaiter() {
+      disarm();
       if (queued_) mutex_->cancel_wait(*this);
     }
 
@@ -125,10 +136,18 @@ class async_mutex {
       prepare(awaiting);
       return mutex_->lock_or_enqueue(*this);
     }
-    void await_resume() const noexcept {}
+    /// Throws std::system_error(errc::operation_canceled) when a stop request ended the wait.
+    void await_resume() {
+      if (disarm()) throw_canceled();
+    }
 
    private:
     friend class async_mutex;
+    static void cancel(detail::waiter& w) noexcept {
+      auto& self = static_cast<lock_awaiter&>(w);
+      if (self.mutex_->cancel_wait(self)) self.canceled_by_stop();
+    }
+
     async_mutex* mutex_;
     bool queued_ = false;
   };
@@ -136,29 +155,40 @@ class async_mutex {
   class scoped_lock_awaiter : public lock_awaiter {
    public:
     using lock_awaiter::lock_awaiter;
-    lock_guard await_resume() const noexcept { return lock_guard{*mutex_, std::adopt_lock}; }
+    lock_guard await_resume() {
+      lock_awaiter::await_resume();
+      return lock_guard{*mutex_, std::adopt_lock};
+    }
   };
 
   /// Under guard_: takes the mutex if it became free (returns false: do not suspend), else
-  /// enqueues `w` (returns true). `w` may be resumed and freed by another thread as soon as
-  /// guard_ is released, so nothing here touches it afterwards.
+  /// enqueues `w` (returns true), or finds stop requested (returns false: `w` is canceled).
+  /// `w` may be resumed and freed by another thread as soon as guard_ is released, so nothing
+  /// here touches it afterwards.
   bool lock_or_enqueue(lock_awaiter& w) noexcept {
     guard_.lock();
+    bool armed = false;
     std::uintptr_t s = state_.load(std::memory_order_relaxed);
     for (;;) {
       if (s == unlocked) {
         if (state_.compare_exchange_weak(s, locked, std::memory_order_acquire, std::memory_order_relaxed)) {
           guard_.unlock();
-          return false;
+          return false;  // taken (if `w` was armed, its cancel finds it unqueued: the lock stands)
         }
-      } else if (s == locked) {
-        // Fails if the owner unlocked meanwhile (or spuriously): look again.
-        if (state_.compare_exchange_weak(s, locked_waiters, std::memory_order_relaxed,
-                                         std::memory_order_relaxed)) {
-          break;
+        continue;
+      }
+      if (!armed) {
+        if (!w.arm(&lock_awaiter::cancel)) {
+          guard_.unlock();
+          return false;  // stop was requested: canceled, the mutex untouched
         }
-      } else {
-        break;  // locked_waiters: only changes under guard_
+        armed = true;
+      }
+      if (s == locked_waiters) break;  // only changes under guard_
+      // Fails if the owner unlocked meanwhile (or spuriously): look again.
+      if (state_.compare_exchange_weak(s, locked_waiters, std::memory_order_relaxed,
+                                       std::memory_order_relaxed)) {
+        break;
       }
     }
     waiters_.push_back(w);
@@ -170,20 +200,32 @@ class async_mutex {
   void unlock_slow() noexcept {
     guard_.lock();
     auto* next = static_cast<lock_awaiter*>(waiters_.pop_front());
-    assert(next != nullptr);
+    if (next == nullptr) {
+      // The last waiter was canceled after unlock() saw it (its cancel set the state back to
+      // locked): unlock again, with the state as the last touch.
+      guard_.unlock();
+      unlock();
+      return;
+    }
     next->queued_ = false;
     if (waiters_.empty()) state_.store(locked, std::memory_order_relaxed);
     guard_.unlock();
     next->wake();  // `next` owns the mutex now
   }
 
-  /// A parked waiter's frame is being destroyed (shutdown): forget it.
-  void cancel_wait(lock_awaiter& w) noexcept {
+  /// Takes `w` out of the list if it is still there (a stop request, or its frame is destroyed
+  /// by shutdown); false when unlock() handed it the mutex first.
+  bool cancel_wait(lock_awaiter& w) noexcept {
     guard_.lock();
+    if (!w.queued_) {
+      guard_.unlock();
+      return false;
+    }
     waiters_.remove(w);
     w.queued_ = false;
     if (waiters_.empty()) state_.store(locked, std::memory_order_relaxed);
     guard_.unlock();
+    return true;
   }
 
   std::atomic<std::uintptr_t> state_{unlocked};

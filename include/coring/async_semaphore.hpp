@@ -7,12 +7,23 @@
 // A waiter resumes on the pool it waited from, queued there, never inside release() (only a task
 // run by hand outside any runtime resumes inline). Lifetime: the semaphore must outlive the tasks
 // parked on it; destroying it with waiters is undefined (unless runtime shutdown destroyed them).
+// A task that got the last permit back (try_acquire, available()) may destroy the semaphore at
+// once, even while the release() that returned it still runs.
+//
+// Cancellation: `co_await acquire()` is a cancellation point. A stop request for a task waiting for
+// a permit (join_handle::cancel(), a when_any/timeout it lost...) resumes it with
+// std::system_error(errc::operation_canceled), holding no permit; so does an acquire that begins
+// after stop was requested while no permit is free. A free permit is taken even after a stop
+// request (the acquire does not suspend). Cancel-safe: a canceled acquire never takes a permit
+// and never loses one. Whether the permit or the cancellation wins is decided under the
+// semaphore's guard: if release() handed the task a permit first, the acquire succeeds.
 #pragma once
 
 #include <atomic>
 #include <cassert>
 #include <coroutine>
 #include <cstddef>
+#include <stdexcept>
 #include <thread>
 
 #include "coring/detail/spin_lock.hpp"
@@ -27,9 +38,9 @@ class async_semaphore {
   /// The largest number of permits a semaphore can hold.
   static constexpr std::size_t max_permits = static_cast<std::size_t>(-1) >> 1;
 
-  explicit async_semaphore(std::size_t initial_permits) noexcept : state_(initial_permits << 1) {
-    assert(initial_permits <= max_permits);
-  }
+  /// Throws std::invalid_argument when `initial_permits` is above max_permits (a negative count
+  /// converted to std::size_t is).
+  explicit async_semaphore(std::size_t initial_permits) : state_(checked_permits(initial_permits) << 1) {}
   async_semaphore(const async_semaphore&) = delete;
   async_semaphore& operator=(const async_semaphore&) = delete;
 
@@ -83,15 +94,17 @@ class async_semaphore {
   static constexpr std::size_t has_waiters = 1;
   static constexpr std::size_t permit = 2;
 
-  // The waiter, in the awaiting frame. `queued` (guarded by guard_) says it is in waiters_; it
-  // is still set only when the frame is destroyed while parked (runtime shutdown), and then the
-  // destructor takes it out of the list.
+  // The waiter, in the awaiting frame. `queued` (guarded by guard_) says it is in waiters_.
+  // Whoever clears it under guard_ decides how the wait ends: release_to_waiters() (the task got
+  // a permit), the cancel function (a stop request: operation_canceled), or the destructor (the
+  // frame is destroyed while parked, at runtime shutdown).
   class acquire_awaiter : public detail::waiter {
    public:
     explicit acquire_awaiter(async_semaphore& semaphore) noexcept : semaphore_(&semaphore) {}
     acquire_awaiter(const acquire_awaiter&) = delete;
     acquire_awaiter& operator=(const acquire_awaiter&) = delete;
     ~acquire_awaiter() {
+      disarm();
       if (queued_) semaphore_->cancel_wait(*this);
     }
 
@@ -101,10 +114,18 @@ class async_semaphore {
       prepare(awaiting);
       return semaphore_->acquire_or_enqueue(*this);
     }
-    void await_resume() const noexcept {}
+    /// Throws std::system_error(errc::operation_canceled) when a stop request ended the wait.
+    void await_resume() {
+      if (disarm()) throw_canceled();
+    }
 
    private:
     friend class async_semaphore;
+    static void cancel(detail::waiter& w) noexcept {
+      auto& self = static_cast<acquire_awaiter&>(w);
+      if (self.semaphore_->cancel_wait(self)) self.canceled_by_stop();
+    }
+
     async_semaphore* semaphore_;
     bool queued_ = false;
   };
@@ -114,22 +135,29 @@ class async_semaphore {
   /// guard_ is released, so nothing here touches it afterwards.
   bool acquire_or_enqueue(acquire_awaiter& w) noexcept {
     guard_.lock();
+    bool armed = false;
     std::size_t s = state_.load(std::memory_order_relaxed);
     for (;;) {
       if (s >= permit) {
         if (state_.compare_exchange_weak(s, s - permit, std::memory_order_acquire,
                                          std::memory_order_relaxed)) {
           guard_.unlock();
-          return false;
+          return false;  // taken (if `w` was armed, its cancel finds it unqueued: the permit stands)
         }
-      } else if (s == 0) {
-        // Fails if a release() added permits meanwhile (or spuriously): look again.
-        if (state_.compare_exchange_weak(s, has_waiters, std::memory_order_relaxed,
-                                         std::memory_order_relaxed)) {
-          break;
+        continue;
+      }
+      if (!armed) {
+        if (!w.arm(&acquire_awaiter::cancel)) {
+          guard_.unlock();
+          return false;  // stop was requested: canceled, no permit taken
         }
-      } else {
-        break;  // has_waiters: only changes under guard_
+        armed = true;
+      }
+      if (s == has_waiters) break;  // only changes under guard_
+      // Fails if a release() added permits meanwhile (or spuriously): look again.
+      if (state_.compare_exchange_weak(s, has_waiters, std::memory_order_relaxed,
+                                       std::memory_order_relaxed)) {
+        break;
       }
     }
     waiters_.push_back(w);
@@ -140,25 +168,30 @@ class async_semaphore {
 
   /// Hands up to n permits to waiters and counts the rest; false if there was no waiter any more.
   bool release_to_waiters(std::size_t n) noexcept {
-    guard_.lock();
-    if (state_.load(std::memory_order_relaxed) != has_waiters) {
-      guard_.unlock();
-      return false;
-    }
     detail::waiter* first = nullptr;
-    detail::waiter* last = nullptr;
-    for (; n > 0 && !waiters_.empty(); --n) {
-      auto* w = static_cast<acquire_awaiter*>(waiters_.pop_front());
-      w->queued_ = false;
-      if (last != nullptr) {
-        last->next_waiter = w;
-      } else {
-        first = w;
+    {
+      // Storing the permits left over publishes them: a try_acquire() may take the last one and
+      // destroy the semaphore while guard_ is still being unlocked here.
+      detail::late_touches::scope busy(late_);
+      guard_.lock();
+      if (state_.load(std::memory_order_relaxed) != has_waiters) {
+        guard_.unlock();
+        return false;
       }
-      last = w;
+      detail::waiter* last = nullptr;
+      for (; n > 0 && !waiters_.empty(); --n) {
+        auto* w = static_cast<acquire_awaiter*>(waiters_.pop_front());
+        w->queued_ = false;
+        if (last != nullptr) {
+          last->next_waiter = w;
+        } else {
+          first = w;
+        }
+        last = w;
+      }
+      if (waiters_.empty()) state_.store(n * permit, std::memory_order_release);
+      guard_.unlock();
     }
-    if (waiters_.empty()) state_.store(n * permit, std::memory_order_release);
-    guard_.unlock();
     while (first != nullptr) {
       detail::waiter* next = first->next_waiter;  // before wake(): the task may free `first`
       first->wake();
@@ -167,18 +200,32 @@ class async_semaphore {
     return true;
   }
 
-  /// A parked waiter's frame is being destroyed (shutdown): forget it.
-  void cancel_wait(acquire_awaiter& w) noexcept {
+  /// Takes `w` out of the list if it is still there (a stop request, or its frame is destroyed
+  /// by shutdown); false when release() handed it a permit first.
+  bool cancel_wait(acquire_awaiter& w) noexcept {
     guard_.lock();
+    if (!w.queued_) {
+      guard_.unlock();
+      return false;
+    }
     waiters_.remove(w);
     w.queued_ = false;
     if (waiters_.empty()) state_.store(0, std::memory_order_relaxed);
     guard_.unlock();
+    return true;
+  }
+
+  static std::size_t checked_permits(std::size_t permits) {
+    if (permits > max_permits) {
+      throw std::invalid_argument("coring::async_semaphore: initial permits must be 0..max_permits");
+    }
+    return permits;
   }
 
   std::atomic<std::size_t> state_;
   detail::spin_lock guard_;
   detail::waiter_list waiters_;
+  detail::late_touches late_;  // last member: destroyed (waited for) before the others
 };
 
 inline async_semaphore::acquire_awaiter async_semaphore::acquire() noexcept {

@@ -6,7 +6,18 @@
 // pool it waited from. Items come out in the order their sends completed; each successful send is
 // received exactly once. After close(), sends fail with errc::broken_pipe (their item is dropped) and
 // receives still get the buffered items, then errc::broken_pipe. Lifetime: the channel must outlive
-// every task waiting on it (a waiting task destroyed by runtime shutdown unlinks itself).
+// every task waiting on it (a waiting task destroyed by runtime shutdown unlinks itself); a task
+// that saw the channel closed (is_closed()) may destroy it at once, even while close() still runs.
+//
+// Cancellation: `co_await send(v)` and `co_await receive()` are cancellation points. A stop request
+// for a waiting task (join_handle::cancel(), a when_any/timeout it lost...) resumes it with
+// errc::operation_canceled as its result; so does a send to a full (receive from an empty) open
+// channel that begins after stop was requested. An operation that can complete at once still
+// completes after a stop request (it does not suspend). Cancel-safe, like Tokio's mpsc:
+//   - a canceled receive() consumed no item: every item stays in the channel for the next receiver;
+//   - a canceled send() delivered nothing: its item is dropped with the awaiter (not in the channel);
+//   - which one wins, the item or the cancellation, is decided under the channel's lock: a receive
+//     that was handed an item (a send that got a slot) before the stop request came succeeds.
 #pragma once
 
 #include <atomic>
@@ -30,6 +41,7 @@ namespace coring {
 /// Errors, all in std::generic_category():
 ///   errc::broken_pipe                      the channel is closed (receive: closed and drained)
 ///   errc::resource_unavailable_try_again   try_send on a full / try_receive on an empty open channel
+///   errc::operation_canceled               a waiting send or receive was canceled (see the top)
 /// If T's move (or copy) constructor throws, the exception leaves the operation that was moving the
 /// item and the channel stays consistent: a send that throws sent nothing, a receive that throws
 /// left the item buffered, and a waiting sender whose item could not be moved into the buffer gets
@@ -48,6 +60,7 @@ class channel {
   /// Throws std::invalid_argument when `capacity` is 0.
   explicit channel(std::size_t capacity) : slots_(checked_capacity(capacity)) {}
   ~channel() {
+    late_.wait_idle();
     assert(senders_.empty() && receivers_.empty() && "coring::channel destroyed while tasks wait on it");
   }
   channel(const channel&) = delete;
@@ -83,6 +96,7 @@ class channel {
   /// are not enqueued; waiting receivers (there are some only while the buffer is empty) resume
   /// with errc::broken_pipe. Items already buffered stay receivable.
   void close() noexcept {
+    detail::late_touches::scope busy(late_);  // a task that sees closed_ may destroy the channel
     std::unique_lock lock(mutex_);
     if (closed_.load(std::memory_order_relaxed)) return;
     closed_.store(true, std::memory_order_release);
@@ -113,6 +127,7 @@ class channel {
     send_awaiter(const send_awaiter&) = delete;
     send_awaiter& operator=(const send_awaiter&) = delete;
     ~send_awaiter() {
+      disarm();
       // Still queued only when the waiting task is destroyed (runtime shutdown): unlink.
       if (queued_) {
         std::lock_guard lock(channel_.mutex_);
@@ -140,11 +155,13 @@ class channel {
         return false;
       }
       prepare(awaiting);
+      if (!arm(&cancel)) return false;  // stop was requested: canceled, nothing sent
       queued_ = true;
       ch.senders_.push_back(*this);
       return true;  // from here on another thread may resume the task: `this` is not touched again
     }
-    result<void> await_resume() const {
+    result<void> await_resume() {
+      if (disarm()) return canceled_error();
       if (error_) std::rethrow_exception(error_);
       if (was_closed_) return closed_error();
       return {};
@@ -153,6 +170,16 @@ class channel {
    private:
     friend class channel;
     send_awaiter(channel& ch, T&& value) : channel_(ch), value_(std::move(value)) {}
+
+    static void cancel(detail::waiter& w) noexcept {
+      auto& self = static_cast<send_awaiter&>(w);
+      std::unique_lock lock(self.channel_.mutex_);
+      if (!self.queued_) return;  // a receiver took the item first (or close() came): it stands
+      self.channel_.senders_.remove(self);
+      self.queued_ = false;
+      lock.unlock();
+      self.canceled_by_stop();
+    }
 
     channel& channel_;
     T value_;
@@ -167,6 +194,7 @@ class channel {
     receive_awaiter(const receive_awaiter&) = delete;
     receive_awaiter& operator=(const receive_awaiter&) = delete;
     ~receive_awaiter() {
+      disarm();
       if (queued_) {  // see ~send_awaiter
         std::lock_guard lock(channel_.mutex_);
         if (queued_) channel_.receivers_.remove(*this);
@@ -188,11 +216,13 @@ class channel {
       }
       if (ch.closed_.load(std::memory_order_relaxed)) return false;  // closed and drained
       prepare(awaiting);
+      if (!arm(&cancel)) return false;  // stop was requested: canceled, nothing taken
       queued_ = true;
       ch.receivers_.push_back(*this);
       return true;  // from here on another thread may resume the task: `this` is not touched again
     }
     result<T> await_resume() {
+      if (disarm()) return canceled_error();
       if (!item_) return closed_error();
       return result<T>(std::move(*item_));
     }
@@ -200,6 +230,16 @@ class channel {
    private:
     friend class channel;
     explicit receive_awaiter(channel& ch) noexcept : channel_(ch) {}
+
+    static void cancel(detail::waiter& w) noexcept {
+      auto& self = static_cast<receive_awaiter&>(w);
+      std::unique_lock lock(self.channel_.mutex_);
+      if (!self.queued_) return;  // a sender handed it an item first (or close() came): it stands
+      self.channel_.receivers_.remove(self);
+      self.queued_ = false;
+      lock.unlock();
+      self.canceled_by_stop();
+    }
 
     channel& channel_;
     std::optional<T> item_;  // filled under channel_.mutex_ by this task or by a sender
@@ -212,6 +252,9 @@ class channel {
     return capacity;
   }
   static std::error_code closed_error() noexcept { return std::make_error_code(std::errc::broken_pipe); }
+  static std::error_code canceled_error() noexcept {
+    return std::make_error_code(std::errc::operation_canceled);
+  }
   static std::error_code would_block_error() noexcept {
     return std::make_error_code(std::errc::resource_unavailable_try_again);
   }
@@ -300,6 +343,7 @@ class channel {
   std::atomic<bool> closed_{false};    // written under mutex_; read without it by is_closed()
   detail::waiter_list senders_;
   detail::waiter_list receivers_;
+  detail::late_touches late_;  // last member: destroyed (waited for) before the others
 };
 
 }  // namespace coring

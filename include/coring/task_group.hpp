@@ -10,7 +10,9 @@
 // max_concurrent children are already running). The first child that throws asks all the others
 // to stop; join() waits for every child and rethrows that first exception. cancel() asks every
 // child (and any spawned later) to stop: their sleeps and ring operations complete with
-// operation_canceled. A stop request for the task awaiting join() reaches every child.
+// operation_canceled. A stop request for the task awaiting join() reaches every child: join() is a
+// cancellation point that still waits for every child to end (nothing outlives it), then throws
+// std::system_error(errc::operation_canceled) (or rethrows the first failure, if a child threw).
 // Children's values are discarded (await a join_handle from coring::spawn to get one).
 //
 // Thread safety: spawn() and cancel() may be called from any thread, join() by one task.
@@ -103,7 +105,7 @@ class task_group {
       link.link(parent);
       for (; joined < end; ++joined) {
         try {
-          co_await s.children[joined];  // deque: spawn() does not move existing elements
+          co_await s.children[joined].wait_to_end();  // deque: spawn() does not move existing elements
         } catch (...) {
           // Canceled before it started: not a failure of the child itself.
         }
@@ -118,6 +120,9 @@ class task_group {
       s.canceled = false;
     }
     if (error) std::rethrow_exception(error);
+    if (parent != nullptr && static_cast<detail::task_cell*>(parent)->scope.stop_requested()) {
+      throw std::system_error(std::make_error_code(std::errc::operation_canceled));
+    }
   }
 
  private:

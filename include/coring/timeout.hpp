@@ -14,9 +14,17 @@
 // Anything else (a task, when_all, ...) runs as a child task on the awaiting task's pool, raced
 // against a timer (see when_any): when the timer wins, the child is asked to stop (its sleeps and
 // ring operations complete with operation_canceled) and awaited before timeout returns, so buffers
-// it uses are free again. An awaitable that already returns result<T> gives result<T> (not
-// result<result<T>>); an exception it throws is rethrown. Await the result in the same expression
-// (the awaitable is awaited in place).
+// it uses are free again. Every wait on a coring primitive is a cancellation point, so
+// `timeout(d, ch.receive())`, `timeout(d, m.scoped_lock())`, `timeout(d, event.wait())` and
+// `timeout(d, handle)` end after d. An awaitable that already returns result<T> gives result<T>
+// (not result<result<T>>); an exception it throws is rethrown. Await the result in the same
+// expression (the awaitable is awaited in place).
+//
+// No result is lost to the race: when the timer fires but the work had already finished with its
+// own result (an item received, a lock taken, an error other than operation_canceled), timeout
+// gives that result, not timed_out. A cancellation always comes back as a value, never as an
+// exception: errc::timed_out when the timer caused it, errc::operation_canceled when the awaiting
+// task was asked to stop (also when it was asked before the timeout began), for both forms.
 #pragma once
 
 #include <chrono>
@@ -24,6 +32,7 @@
 #include <coroutine>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -49,15 +58,42 @@ using timeout_result_t = std::conditional_t<is_result<R>::value, R,
                                             std::conditional_t<std::is_void_v<R>, result<void>, result<R>>>;
 
 template <class R>
-task<timeout_result_t<R>> race_timeout(task<R> work, std::chrono::nanoseconds limit) {
-  auto timer = [](std::chrono::nanoseconds d) -> task<void> { (void)co_await sleep_for(d); };
-  auto outcome = co_await when_any_of(std::move(work), timer(limit));
-  if (outcome.index == 1) co_return std::make_error_code(std::errc::timed_out);
+bool is_canceled_result(const R& r) noexcept {
+  return !r.has_value() && r.error() == std::errc::operation_canceled;
+}
+
+template <class R>
+task<void> keep_result(task<R> work, std::optional<timeout_result_t<R>>& out) {
   if constexpr (std::is_void_v<R>) {
-    co_return result<void>{};
+    co_await work;
+    out.emplace();
   } else {
-    co_return std::move(std::get<0>(outcome.value));
+    out.emplace(co_await work);
   }
+}
+
+/// True when the sleep elapsed (false when it was canceled: the awaiting task was asked to stop,
+/// or the work finished first).
+inline task<bool> timeout_timer(std::chrono::nanoseconds limit) {
+  co_return (co_await sleep_for(limit)).has_value();
+}
+
+template <class R>
+task<timeout_result_t<R>> race_timeout(task<R> work, std::chrono::nanoseconds limit) {
+  using out_t = timeout_result_t<R>;
+  std::optional<out_t> finished;  // the work's own result, kept even when the timer wins the race
+  bool fired = false;
+  try {
+    auto outcome = co_await when_any_of(keep_result(std::move(work), finished), timeout_timer(limit));
+    fired = outcome.index == 1 && std::get<1>(outcome.value);
+  } catch (const std::system_error& e) {
+    // A stop request for the awaiting task, or the work's own wait ending as canceled (it throws
+    // for void waits): reported as a value, as the ring form does.
+    if (e.code() != std::errc::operation_canceled) throw;
+  }
+  if (finished && !is_canceled_result(*finished)) co_return std::move(*finished);
+  if (fired) co_return std::make_error_code(std::errc::timed_out);
+  co_return std::make_error_code(std::errc::operation_canceled);
 }
 
 template <class Op>

@@ -9,7 +9,9 @@
 // outlives it. The result is the winner's index and value (void as std::monostate); if the winner
 // threw, its exception is rethrown. The losers' results and exceptions are dropped. A stop request
 // for the awaiting task reaches every child; if it stops them all before any finished, when_any
-// throws std::system_error(operation_canceled).
+// throws std::system_error(operation_canceled). A when_any that begins after stop was requested
+// for the awaiting task throws that at once, without starting any child (an awaitable given to
+// it, e.g. a channel receive, is never awaited, so it takes nothing).
 #pragma once
 
 #include <atomic>
@@ -89,10 +91,10 @@ task<outcome<T>> join_outcome(join_handle<T>& handle) {
   outcome<T> out;
   try {
     if constexpr (std::is_void_v<T>) {
-      co_await handle;
+      co_await handle.wait_to_end();  // the child's end, even when the parent is stopped
       out.value.emplace();
     } else {
-      out.value.emplace(co_await handle);
+      out.value.emplace(co_await handle.wait_to_end());
     }
   } catch (...) {
     out.error = std::current_exception();
@@ -104,6 +106,12 @@ inline void throw_canceled() {
   throw std::system_error(std::make_error_code(std::errc::operation_canceled));
 }
 
+/// A when_any begun in a task already asked to stop reports that (a child that could run to its
+/// end before the stop reached it must not win).
+inline void throw_if_stopped(task_root* parent) {
+  if (parent != nullptr && static_cast<task_cell*>(parent)->scope.stop_requested()) throw_canceled();
+}
+
 }  // namespace detail
 
 namespace detail {
@@ -112,6 +120,7 @@ template <class... Ts>
 task<when_any_result<Ts...>> when_any_of(task<Ts>... children) {
   const executor here = current_executor_or_throw();
   task_root* parent = co_await this_root_awaiter{};
+  throw_if_stopped(parent);
   child_group group;
   race r;
   r.group = &group;
@@ -164,6 +173,7 @@ task<std::conditional_t<std::is_void_v<T>, std::size_t, std::pair<std::size_t, T
   if (children.empty()) throw std::invalid_argument("coring::when_any: no tasks");
   const executor here = detail::current_executor_or_throw();
   detail::task_root* parent = co_await detail::this_root_awaiter{};
+  detail::throw_if_stopped(parent);
   detail::child_group group;
   detail::race r;
   r.group = &group;
