@@ -183,3 +183,48 @@ TEST_CASE("shutdown under a load of always-ready reads returns within a second")
   CHECK(took < 1s);
   std::filesystem::remove(path);
 }
+
+namespace {
+
+/// Sends and receives on a channel that never fills up or runs dry: no operation ever has to
+/// suspend, so only the coop budget lets anything else run on this thread.
+task<void> never_waits(coring::channel<int>& ch, std::atomic<bool>& stop, std::atomic<long>& rounds,
+                       std::atomic<bool>& finished) {
+  while (!stop.load(std::memory_order_relaxed)) {
+    auto sent = co_await ch.send(1);
+    REQUIRE(sent.has_value());
+    auto got = co_await ch.receive();
+    REQUIRE(got.has_value());
+    rounds.fetch_add(1, std::memory_order_relaxed);
+  }
+  finished = true;
+}
+
+void check_budget_lets_others_run(coring::runtime& rt, coring::executor ex) {
+  coring::channel<int> ch(4);
+  std::atomic<bool> stop{false};
+  std::atomic<long> rounds{0};
+  std::atomic<bool> finished{false};
+  coring::spawn_detached(ex, never_waits(ch, stop, rounds, finished));
+  block_until([&] { return rounds.load() > 1000; });
+  // A task spawned on the same pool (here: the same single thread) gets its turn.
+  auto h = coring::spawn(ex, []() -> task<int> { co_return 11; }());
+  CHECK(rt.block_on([](coring::join_handle<int> j) -> task<int> { co_return co_await j; }(std::move(h))) ==
+        11);
+  stop = true;
+  block_until([&] { return finished.load(); });  // the channel outlives the task
+}
+
+}  // namespace
+
+TEST_CASE("a task whose channel operations never suspend yields its loop after the coop budget") {
+  watchdog dog(20s, "the task beside a never-waiting one on the loop");
+  coring::runtime rt{{.io_threads = 1, .cpu_threads = 1}};
+  check_budget_lets_others_run(rt, rt.io());
+}
+
+TEST_CASE("a task whose channel operations never suspend yields its CPU worker after the coop budget") {
+  watchdog dog(20s, "the task beside a never-waiting one on the CPU worker");
+  coring::runtime rt{{.io_threads = 1, .cpu_threads = 1}};
+  check_budget_lets_others_run(rt, rt.cpu());
+}

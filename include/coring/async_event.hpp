@@ -74,12 +74,17 @@ class async_event {
       }
     }
 
-    bool await_ready() const noexcept { return event_.set_.load(std::memory_order_acquire); }
+    bool await_ready() const noexcept {
+      return detail::coop_spend() && event_.set_.load(std::memory_order_acquire);
+    }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
       async_event& e = event_;
-      std::lock_guard lock(e.mutex_);
-      if (e.set_.load(std::memory_order_relaxed)) return false;
+      std::unique_lock lock(e.mutex_);
+      if (e.set_.load(std::memory_order_relaxed)) {
+        lock.unlock();
+        return yield_if_out_of_budget(awaiting);
+      }
       prepare(awaiting);
       if (!arm(&cancel)) return false;  // stop was requested before: canceled without suspending
       queued_ = true;

@@ -130,11 +130,11 @@ class async_mutex {
       if (queued_) mutex_->cancel_wait(*this);
     }
 
-    bool await_ready() noexcept { return mutex_->try_lock(); }
+    bool await_ready() noexcept { return detail::coop_spend() && mutex_->try_lock(); }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
       prepare(awaiting);
-      return mutex_->lock_or_enqueue(*this);
+      return mutex_->lock_or_enqueue(*this) || requeue_if_out_of_budget();
     }
     /// Throws std::system_error(errc::operation_canceled) when a stop request ended the wait.
     void await_resume() {

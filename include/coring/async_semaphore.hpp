@@ -108,11 +108,11 @@ class async_semaphore {
       if (queued_) semaphore_->cancel_wait(*this);
     }
 
-    bool await_ready() noexcept { return semaphore_->try_acquire(); }
+    bool await_ready() noexcept { return detail::coop_spend() && semaphore_->try_acquire(); }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
       prepare(awaiting);
-      return semaphore_->acquire_or_enqueue(*this);
+      return semaphore_->acquire_or_enqueue(*this) || requeue_if_out_of_budget();
     }
     /// Throws std::system_error(errc::operation_canceled) when a stop request ended the wait.
     void await_resume() {

@@ -148,11 +148,12 @@ class channel {
         receive_awaiter* receiver = ch.hand_off_locked(std::move(value_));
         lock.unlock();
         receiver->wake();
-        return false;
+        return yield_if_out_of_budget(awaiting);
       }
       if (ch.count() < ch.capacity()) {
         ch.push_back_locked(std::move(value_));
-        return false;
+        lock.unlock();
+        return yield_if_out_of_budget(awaiting);
       }
       prepare(awaiting);
       if (!arm(&cancel)) return false;  // stop was requested: canceled, nothing sent
@@ -212,7 +213,7 @@ class channel {
         detail::waiter* to_wake = ch.refill_locked();
         lock.unlock();
         wake_chain(to_wake);
-        return false;
+        return yield_if_out_of_budget(awaiting);
       }
       if (ch.closed_.load(std::memory_order_relaxed)) return false;  // closed and drained
       prepare(awaiting);

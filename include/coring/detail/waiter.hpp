@@ -87,6 +87,23 @@ struct waiter : resume_item {
     wake();
   }
 
+  /// The coop budget (scheduler.hpp): a wait that ended without suspending (after prepare())
+  /// calls this. When this run of the task has spent its budget, the task is queued behind the
+  /// work already waiting on its pool and true is returned: await_suspend then returns true.
+  bool requeue_if_out_of_budget() noexcept { return !coop_spend() && requeue(); }
+  /// The same for a wait that did not call prepare() (it ended before it had to).
+  template <class Promise>
+  bool yield_if_out_of_budget(std::coroutine_handle<Promise> awaiting) noexcept {
+    if (coop_spend()) return false;
+    prepare(awaiting);
+    return requeue();
+  }
+  bool requeue() noexcept {
+    if (home == nullptr) return false;
+    home->schedule_later(this);
+    return true;
+  }
+
   /// Resumes the waiting task on its home pool (inline only when it has no home: a task driven by
   /// hand outside any runtime).
   void wake() noexcept {
