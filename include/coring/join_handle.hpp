@@ -47,7 +47,7 @@ class [[nodiscard]] join_handle {
   }
   /// Lets the task run on without a handle.
   void detach() noexcept {
-    if (cell_ != nullptr) detail::release_handle(*std::exchange(cell_, nullptr), &detail::exception_of<T>);
+    if (cell_ != nullptr) detail::release_handle(*std::exchange(cell_, nullptr));
   }
 
   auto operator co_await() noexcept { return awaiter{cell_}; }
@@ -67,13 +67,7 @@ class [[nodiscard]] join_handle {
       detail::before_suspend(detail::root_of(awaiting));
       return detail::set_joiner(*cell, awaiting);
     }
-    decltype(auto) await_resume() const {
-      cell->observed = true;
-      if (cell->canceled) throw std::system_error(std::make_error_code(std::errc::operation_canceled));
-      return std::coroutine_handle<detail::task_promise<T>>::from_address(cell->frame.address())
-          .promise()
-          .take();
-    }
+    decltype(auto) await_resume() const { return detail::take_outcome<T>(*cell); }
   };
 
   detail::task_cell* cell_ = nullptr;
