@@ -83,7 +83,8 @@ TEST_CASE("shutdown with a grace period lets sleeps, socket reads and file reads
   for (int i = 0; i < socket_readers; ++i) {
     coring::spawn_detached(i % 2 ? rt.cpu() : rt.io(), socket_reader(sockets[i].a));
   }
-  for (int i = 0; i < pipe_readers; ++i) coring::spawn_detached(i % 2 ? rt.cpu() : rt.io(), pipe_reader(pipes[i].a));
+  for (int i = 0; i < pipe_readers; ++i)
+    coring::spawn_detached(i % 2 ? rt.cpu() : rt.io(), pipe_reader(pipes[i].a));
   constexpr int total = sleepers + socket_readers + pipe_readers;
   for (int i = 0; i < 30'000 && waiting.load() < total; ++i) std::this_thread::sleep_for(1ms);
   REQUIRE(waiting.load() == total);
@@ -180,7 +181,8 @@ TEST_CASE("a socket passed by value to a finished task is closed while its join_
   coring_test::block_until([&] { return h.done(); });
   char buffer[8];
   CHECK(::read(fds[1], buffer, sizeof buffer) == 2);
-  CHECK(::recv(fds[1], buffer, sizeof buffer, MSG_DONTWAIT) == 0);  // end of stream: the task's copy is closed
+  CHECK(::recv(fds[1], buffer, sizeof buffer, MSG_DONTWAIT) ==
+        0);  // end of stream: the task's copy is closed
   auto join = [&]() -> task<std::size_t> { co_return co_await h; };
   CHECK(rt.block_on(join()) == 2);
   ::close(fds[1]);

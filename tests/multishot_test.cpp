@@ -461,7 +461,8 @@ TEST_CASE("registering a closed stream gives bad_file_descriptor") {
 }
 
 TEST_CASE("receive buffers follow runtime_options; a count that is not a power of two is refused") {
-  CHECK_THROWS_AS((runtime{{.io_threads = 1, .cpu_threads = 1, .receive_buffers = 100}}), std::invalid_argument);
+  CHECK_THROWS_AS((runtime{{.io_threads = 1, .cpu_threads = 1, .receive_buffers = 100}}),
+                  std::invalid_argument);
   for (unsigned count : {8u}) {
     runtime rt{{.io_threads = 1, .cpu_threads = 1, .receive_buffers = count, .receive_buffer_size = 64}};
     tcp_listener listener = listen_any();

@@ -72,7 +72,8 @@ struct transfer_awaitable : op_awaitable {
       op.result = fd < 0 ? -EBADF : 0;
       done_ = true;
     }
-    if (offset > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) && is_positional(code)) {
+    if (offset > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) &&
+        is_positional(code)) {
       op.result = -EINVAL;
       done_ = true;
     }

@@ -12,9 +12,9 @@
 #pragma once
 
 #include <cassert>
-#include <cstdint>
 #include <coroutine>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <new>
 #include <optional>

@@ -19,8 +19,8 @@
 #include <liburing.h>
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -109,7 +109,8 @@ std::string ring_setup_error(int error, unsigned entries) {
     message += ": not enough locked memory";
     if (::getrlimit(RLIMIT_MEMLOCK, &limit) == 0) {
       message += " (RLIMIT_MEMLOCK is ";
-      message += limit.rlim_cur == RLIM_INFINITY ? std::string("unlimited") : std::to_string(limit.rlim_cur) + " bytes";
+      message += limit.rlim_cur == RLIM_INFINITY ? std::string("unlimited")
+                                                 : std::to_string(limit.rlim_cur) + " bytes";
       message += ")";
     }
     message += "; raise RLIMIT_MEMLOCK (ulimit -l) or use fewer ring_entries";

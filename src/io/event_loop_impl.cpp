@@ -433,7 +433,8 @@ bool event_loop_impl::drain(std::chrono::steady_clock::time_point deadline) noex
     while (backend_->in_flight() > 0) {
       const auto now = std::chrono::steady_clock::now();
       if (now >= deadline) return false;  // the caller leaks what the kernel may still write
-      backend_->wait(*this, std::min<std::chrono::nanoseconds>(deadline - now, std::chrono::milliseconds(100)));
+      backend_->wait(*this,
+                     std::min<std::chrono::nanoseconds>(deadline - now, std::chrono::milliseconds(100)));
     }
   }
   return true;

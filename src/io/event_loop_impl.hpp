@@ -87,7 +87,8 @@ class event_loop_impl final : public scheduler, private completion_sink {
   /// nothing is resumed. After the last turn, on the loop's thread. Returns false when the kernel
   /// still holds ops at the deadline, and (doing nothing) when called from another thread while it
   /// holds some: only the owner may submit the cancellations.
-  bool drain(std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max()) noexcept;
+  bool drain(
+      std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max()) noexcept;
   /// After drain(): moves the items that were still queued into `out`, and closes the loop: from
   /// then on schedule() keeps only never-started task cells and drops the rest (see cpu_pool).
   void collect_abandoned(std::vector<work_item*>& out) noexcept;

@@ -42,7 +42,8 @@ class io_pool final : public scheduler {
   }
   /// Stops the loops and joins their threads; each drains its ring until `drain_deadline`.
   /// False when some loop's kernel still held ops at that deadline (their memory must not be freed).
-  bool stop(std::chrono::steady_clock::time_point drain_deadline = std::chrono::steady_clock::time_point::max()) noexcept;
+  bool stop(std::chrono::steady_clock::time_point drain_deadline =
+                std::chrono::steady_clock::time_point::max()) noexcept;
   /// After stop(): moves every item still queued on the loops into `out`.
   void collect_abandoned(std::vector<work_item*>& out) noexcept {
     for (auto& loop : loops_) loop->collect_abandoned(out);
@@ -58,7 +59,8 @@ class io_pool final : public scheduler {
   std::atomic<unsigned> next_{0};
   std::atomic<bool> stopped_{false};
   // Written before the loops are told to stop (their stop flag publishes it to their threads).
-  std::atomic<std::chrono::steady_clock::rep> drain_deadline_{std::chrono::steady_clock::time_point::max().time_since_epoch().count()};
+  std::atomic<std::chrono::steady_clock::rep> drain_deadline_{
+      std::chrono::steady_clock::time_point::max().time_since_epoch().count()};
   std::atomic<bool> drained_{true};  // every loop's drain emptied its ring
 };
 

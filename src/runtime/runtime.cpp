@@ -45,7 +45,9 @@ constexpr unsigned max_ring_entries = 32768;  // the kernel's IORING_MAX_ENTRIES
 constexpr unsigned max_receive_buffers = 32768;
 
 void validate(const runtime_options& options) {
-  auto reject = [](const std::string& why) { throw std::invalid_argument("coring::runtime_options: " + why); };
+  auto reject = [](const std::string& why) {
+    throw std::invalid_argument("coring::runtime_options: " + why);
+  };
   if (options.ring_entries == 0) reject("ring_entries must be at least 1");
   if (options.ring_entries > max_ring_entries) {
     reject("ring_entries " + std::to_string(options.ring_entries) + " is above the kernel's maximum of " +
@@ -56,8 +58,8 @@ void validate(const runtime_options& options) {
            " is not a power of two (the provided-buffer ring requires one)");
   }
   if (options.receive_buffers > max_receive_buffers) {
-    reject("receive_buffers " + std::to_string(options.receive_buffers) + " is above the kernel's maximum of " +
-           std::to_string(max_receive_buffers));
+    reject("receive_buffers " + std::to_string(options.receive_buffers) +
+           " is above the kernel's maximum of " + std::to_string(max_receive_buffers));
   }
   if (options.receive_buffer_size == 0) reject("receive_buffer_size must be at least 1 byte");
   if (options.shutdown_timeout.count() < 0) reject("shutdown_timeout must not be negative");
@@ -101,7 +103,8 @@ struct runtime_state {
       if (registry.completed() >= registry.spawned()) return;
       const auto now = std::chrono::steady_clock::now();
       if (now >= deadline) return;
-      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds(2)));
+      std::this_thread::sleep_for(
+          std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds(2)));
     }
   }
 

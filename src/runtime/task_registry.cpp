@@ -3,12 +3,12 @@
 
 #include <condition_variable>
 #include <cstdio>
-#include <mutex>
-#include <utility>
-#include <vector>
 #include <exception>
+#include <mutex>
 #include <stdexcept>
 #include <typeinfo>
+#include <utility>
+#include <vector>
 
 #include "coring/detail/fork_group.hpp"
 #include "io/event_loop_impl.hpp"

@@ -41,9 +41,9 @@ struct task_cell : work_item, task_root {
   // Starting and finishing a task reads only the first cache line: the work item, the state, the
   // frame, the registry and the scope's stop flag (the order of the fields is for that).
   std::atomic<std::uint32_t> state{running | handle};
-  bool canceled = false;  // written before `complete` is published; the task produced no result
-  bool observed = false;  // the join_handle's awaiter took the result (or the exception)
-  unsigned shard = 0;     // registry shard
+  bool canceled = false;          // written before `complete` is published; the task produced no result
+  bool observed = false;          // the join_handle's awaiter took the result (or the exception)
+  unsigned shard = 0;             // registry shard
   std::coroutine_handle<> frame;  // until the task finishes
   task_registry* registry = nullptr;
   cancel_scope scope;
