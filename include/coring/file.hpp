@@ -45,6 +45,18 @@ inline std::uint32_t clamp_len(std::size_t n) noexcept {
                                                        : static_cast<std::uint32_t>(n);
 }
 
+/// A path the kernel would read only up to its first NUL: a different, shorter path than the
+/// caller's, so operations refuse it with errc::invalid_argument instead.
+inline bool has_nul(const std::string& path) noexcept {
+  return path.find('\0') != std::string::npos;
+}
+
+/// The kernel reads the offset as a signed loff_t, and -1 as "the file's current position": an
+/// offset above INT64_MAX is not what read_at/write_at promise, so those give errc::invalid_argument.
+inline bool is_positional(op_code code) noexcept {
+  return code == op_code::read || code == op_code::write || code == op_code::readv || code == op_code::writev;
+}
+
 struct transfer_awaitable : op_awaitable {
   transfer_awaitable(op_code code, int fd, void* data, std::size_t size, std::uint64_t offset,
                      std::uint32_t flags = 0) noexcept {
@@ -58,6 +70,11 @@ struct transfer_awaitable : op_awaitable {
     // nothing to move completes at once. Files answer 0-byte transfers at once anyway.
     if (size == 0 && (code == op_code::recv || code == op_code::send)) {
       op.result = fd < 0 ? -EBADF : 0;
+      done_ = true;
+    }
+    if (offset > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) &&
+        is_positional(code)) {
+      op.result = -EINVAL;
       done_ = true;
     }
   }
@@ -128,12 +145,14 @@ class iovec_cursor {
 
 struct open_awaitable : op_awaitable {
   std::string path;
-  open_awaitable(std::string p, int flags, mode_t mode) : path(std::move(p)) {
+  bool bad_path = false;  // an interior NUL: gives errc::invalid_argument without a request
+  open_awaitable(std::string p, int flags, mode_t mode) : path(std::move(p)), bad_path(has_nul(path)) {
     op.code = op_code::openat;
     op.address = path.c_str();
     op.op_flags = static_cast<std::uint32_t>(flags | O_CLOEXEC);
     op.mode = static_cast<std::uint32_t>(mode);
   }
+  bool await_ready() const noexcept { return bad_path; }
   result<file> await_resume() noexcept;
 };
 
@@ -250,12 +269,14 @@ class file {
   explicit file(int fd) noexcept : fd_(fd) {}
 
   /// Opens `path` (flags as for open(2): O_RDONLY, O_WRONLY | O_CREAT | O_TRUNC, ...). O_CLOEXEC is added.
+  /// A path with an interior NUL gives errc::invalid_argument (as every path coring takes).
   [[nodiscard]] static detail::open_awaitable open(std::string path, int flags = O_RDONLY,
                                                    mode_t mode = 0644) {
     return detail::open_awaitable{std::move(path), flags, mode};
   }
 
   /// Reads up to buffer.size() bytes at `offset`; 0 means end of file. May read less than asked.
+  /// Every positional read and write gives errc::invalid_argument for an offset above INT64_MAX.
   [[nodiscard]] detail::transfer_awaitable read_at(std::span<std::byte> buffer,
                                                    std::uint64_t offset) const noexcept {
     return {detail::op_code::read, fd_.get(), buffer.data(), buffer.size(), offset};
@@ -333,6 +354,7 @@ class file {
 };
 
 inline result<file> detail::open_awaitable::await_resume() noexcept {
+  if (bad_path) return error_from_errno(-EINVAL);
   const int r = finish();
   if (r < 0) return error_from_errno(r);
   return file{r};

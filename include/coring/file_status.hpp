@@ -67,6 +67,7 @@ struct statx_awaitable : op_awaitable {
   std::string path;
   struct statx buf {};
   bool no_descriptor = false;  // asked about a descriptor, but none is open: gives bad_file_descriptor
+  bool bad_path = false;       // an interior NUL: gives invalid_argument
 
   statx_awaitable(int fd, std::string p, int flags) : path(std::move(p)) {
     op.code = op_code::statx;
@@ -77,13 +78,15 @@ struct statx_awaitable : op_awaitable {
     op.buffer = &buf;
     // Without this, fd -1 would become AT_FDCWD and report on the current directory.
     no_descriptor = fd < 0 && fd != AT_FDCWD && path.empty() && (flags & AT_EMPTY_PATH) != 0;
+    bad_path = path.find('\0') != std::string::npos;  // the kernel would read a shorter path
   }
   statx_awaitable(const statx_awaitable&) = delete;
   statx_awaitable& operator=(const statx_awaitable&) = delete;
 
-  bool await_ready() const noexcept { return no_descriptor; }
+  bool await_ready() const noexcept { return no_descriptor || bad_path; }
   result<file_status> await_resume() noexcept {
     if (no_descriptor) return error_from_errno(-EBADF);
+    if (bad_path) return error_from_errno(-EINVAL);
     const int r = finish();
     if (r < 0) return error_from_errno(r);
     return to_file_status(buf);

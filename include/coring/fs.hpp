@@ -32,7 +32,11 @@ namespace detail {
 
 /// The shared part of operations that give only success or an error.
 struct void_op_awaitable : coring::detail::op_awaitable {
+  bool bad_path = false;  // a path with an interior NUL: errc::invalid_argument, no request made
+
+  bool await_ready() const noexcept { return bad_path; }
   result<void> await_resume() noexcept {
+    if (bad_path) return std::make_error_code(std::errc::invalid_argument);
     const int r = finish();
     if (r < 0) return error_from_errno(r);
     return {};
@@ -44,6 +48,7 @@ struct unlink_awaitable : void_op_awaitable {
   unlink_awaitable(std::string p, int flags) : path(std::move(p)) {
     op.code = coring::detail::op_code::unlinkat;
     op.address = path.c_str();
+    bad_path = coring::detail::has_nul(path);
     op.op_flags = static_cast<std::uint32_t>(flags);
   }
 };
@@ -55,6 +60,7 @@ struct rename_awaitable : void_op_awaitable {
     op.code = coring::detail::op_code::renameat;
     op.address = from.c_str();
     op.buffer = to.data();
+    bad_path = coring::detail::has_nul(from) || coring::detail::has_nul(to);
   }
 };
 
@@ -63,6 +69,7 @@ struct mkdir_awaitable : void_op_awaitable {
   mkdir_awaitable(std::string p, mode_t mode) : path(std::move(p)) {
     op.code = coring::detail::op_code::mkdirat;
     op.address = path.c_str();
+    bad_path = coring::detail::has_nul(path);
     op.mode = static_cast<std::uint32_t>(mode);
   }
 };

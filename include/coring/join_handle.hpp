@@ -60,7 +60,7 @@ class [[nodiscard]] join_handle {
   }
   /// Lets the task run on without a handle.
   void detach() noexcept {
-    if (cell_ != nullptr) detail::release_handle(*std::exchange(cell_, nullptr), &detail::exception_of<T>);
+    if (cell_ != nullptr) detail::release_handle(*std::exchange(cell_, nullptr));
   }
 
   /// Throws std::logic_error for an empty handle or one whose result was already taken.
@@ -118,11 +118,7 @@ class [[nodiscard]] join_handle {
     decltype(auto) await_resume() {
       disarm();
       if (canceled) throw std::system_error(std::make_error_code(std::errc::operation_canceled));
-      cell->observed = true;
-      if (cell->canceled) throw std::system_error(std::make_error_code(std::errc::operation_canceled));
-      return std::coroutine_handle<detail::task_promise<T>>::from_address(cell->frame.address())
-          .promise()
-          .take();
+      return detail::take_outcome<T>(*cell);
     }
 
    private:

@@ -12,15 +12,28 @@
 // Thread safety: io(), cpu(), metrics(), block_on() and shutdown() may be called from any thread
 // (block_on() not from the runtime's own threads: it would deadlock, so it throws logic_error).
 //
-// Shutdown (shutdown() or the destructor; idempotent):
-//   1. the CPU workers stop and are joined: queued tasks are not run any more;
-//   2. each event loop stops, cancels every ring operation in flight and reaps until the kernel
-//      holds none, then its thread is joined;
-//   3. every task that has not finished is destroyed (its frame and its locals are freed, from
+// Shutdown (shutdown(), shutdown(grace) or the destructor; idempotent; runtime.cpp has the steps
+// in full):
+//   0. with a grace period: stop is requested of every unfinished task (as join_handle::cancel()
+//      does: its sleeps and I/O end with errc::operation_canceled), again every few milliseconds
+//      for tasks that wait for the first time later, and shutdown waits until every task has
+//      finished on its own or `grace` has passed. Tasks still run normally meanwhile;
+//   1. the runtime stops taking work: a task spawned from now on completes at once as canceled
+//      (its join_handle reports errc::operation_canceled, block_on() throws
+//      std::system_error(operation_canceled)), and on(ex) to this runtime throws that error;
+//   2. the CPU workers stop and are joined: queued tasks are not run any more;
+//   3. each event loop stops, cancels every ring operation in flight and reaps until the kernel
+//      holds none, or until runtime_options::shutdown_timeout has passed, then its thread is joined;
+//   4. every task that has not finished is destroyed (its frame and its locals are freed, from
 //      the root task down); a join_handle to it then reports errc::operation_canceled, and a
-//      thread blocked in block_on() gets std::system_error(operation_canceled).
-// No task is resumed after step 1 begins. Work spawned after shutdown() never runs and is
-// destroyed by the destructor.
+//      thread blocked in block_on() gets std::system_error(operation_canceled). If the kernel
+//      still held operations at the deadline of step 3, their memory may still be written:
+//      the unfinished tasks are then leaked (with a message on stderr) instead.
+// No task is resumed after step 2 begins.
+//
+// fork(): a child process gets none of the runtime's threads. Using the parent's runtime in the
+// child is not allowed: block_on() and spawn() there throw std::logic_error, and its destructor
+// frees nothing (the parent still uses the rings). A child may make runtimes of its own.
 #pragma once
 
 #include <chrono>
@@ -31,6 +44,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <system_error>
+#include <utility>
 #include <variant>
 
 #include "coring/executor.hpp"
@@ -59,9 +73,14 @@ struct runtime_options {
   /// Provided buffers per io loop for receive streams (tcp_stream::receive_chunks()): a power of
   /// two up to 32768, set up on a loop's first receive stream. Chunks hold one each.
   unsigned receive_buffers = 512;
-  /// Bytes per provided buffer: the most one received chunk holds.
+  /// Bytes per provided buffer: the most one received chunk holds. Not 0.
   unsigned receive_buffer_size = 4096;
+  /// How long shutdown waits for the kernel to give back canceled ring operations (step 3 of
+  /// shutdown) before it gives up on them and leaks the tasks that own their memory.
+  std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(10);
 };
+// ring_entries must be 1 to 32768 (the kernel's limit); receive_buffers a power of two up to 32768;
+// other values make the constructor throw std::invalid_argument saying which and why.
 
 namespace detail {
 
@@ -111,12 +130,27 @@ class block_on_state<void> : public block_on_state<std::monostate> {
   void wait_and_take() { (void)block_on_state<std::monostate>::wait_and_take(); }
 };
 
+/// Wakes the thread in block_on() when the frame that holds it goes: a coroutine parameter is
+/// destroyed with the frame also when the task never ran (spawned after shutdown, or destroyed by
+/// it while still queued), so the waiter always wakes.
 template <class T>
-task<void> block_on_body(task<T> body, block_on_state<T>& state) {
-  struct signal_on_exit {
-    block_on_state<T>& state;
-    ~signal_on_exit() { state.signal(); }
-  } guard{state};
+class block_on_signal {
+ public:
+  explicit block_on_signal(block_on_state<T>& state) noexcept : state_(&state) {}
+  block_on_signal(block_on_signal&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+  block_on_signal& operator=(block_on_signal&&) = delete;
+  ~block_on_signal() {
+    if (state_ != nullptr) state_->signal();
+  }
+  block_on_state<T>& state() const noexcept { return *state_; }
+
+ private:
+  block_on_state<T>* state_;
+};
+
+template <class T>
+task<void> block_on_body(task<T> body, block_on_signal<T> signal) {
+  block_on_state<T>& state = signal.state();
   try {
     if constexpr (std::is_void_v<T>) {
       co_await body;
@@ -129,7 +163,7 @@ task<void> block_on_body(task<T> body, block_on_state<T>& state) {
   }
   // Free the task (and its promise's reference to an exception) before the waiter wakes: then
   // the waiting thread holds the last reference, and nothing here touches the exception after
-  // the waiter has seen it.
+  // the waiter has seen it. (`signal`, a parameter, goes last, with the frame.)
   body = task<T>{};
 }
 
@@ -156,12 +190,16 @@ class runtime {
   T block_on(task<T> t) {
     check_block_on_allowed();
     detail::block_on_state<T> state;
-    spawn(io(), detail::block_on_body(std::move(t), state)).detach();
+    spawn_detached(io(), detail::block_on_body(std::move(t), detail::block_on_signal<T>{state}));
     return state.wait_and_take();
   }
 
-  /// Stops and joins every thread and destroys unfinished tasks (see the top of this header).
+  /// Stops and joins every thread and destroys unfinished tasks (steps 1-4 at the top of this
+  /// header). Not from one of the runtime's own threads.
   void shutdown() noexcept;
+  /// Requests stop of every task and waits up to `grace` for all of them to finish on their own
+  /// (step 0 at the top of this header), then shutdown().
+  void shutdown(std::chrono::nanoseconds grace) noexcept;
 
   runtime_metrics metrics() const noexcept;
 

@@ -5,14 +5,20 @@
 // its coroutine frame: destroying a task destroys the frame. Awaiting it starts it on the awaiting
 // thread and, when it finishes, resumes the awaiter by symmetric transfer, so chains of tasks that
 // complete synchronously run in constant stack space. An exception thrown by the task is rethrown
-// by the co_await. Frames come from a per-thread recycling allocator.
+// by the co_await. Frames come from a per-thread recycling allocator. Awaiting an empty task
+// (default-constructed or moved-from) throws std::logic_error.
 //
 // A task resumes on the pool it last ran on; only `co_await coring::on(ex)` moves it.
 #pragma once
 
 #include <cassert>
 #include <coroutine>
+#include <cstddef>
+#include <cstdint>
 #include <exception>
+#include <new>
+#include <optional>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -58,9 +64,68 @@ task_root* root_of(std::coroutine_handle<Promise> awaiting) noexcept {
     return nullptr;
   }
 }
+/// A spawned task's outcome, moved out of its frame when it finishes while a join_handle may still
+/// take it: the frame (and what its parameters own: sockets, files) is freed at the task's end,
+/// not when the handle goes. From the frame allocator; `destroy` frees it.
+struct result_box {
+  std::exception_ptr error;
+  void (*destroy)(result_box*) noexcept = nullptr;
+  std::uint64_t registry_id = 0;  // whose handler gets `error` if nobody takes it (task_registry)
+};
+
+/// Moves the outcome of the finished (or never started) task `frame` into a new box; null when
+/// there is nothing to keep (a void task that ended without an exception, or one that never ran).
+using box_fn = result_box* (*)(std::coroutine_handle<> frame);
+
 /// Completes a spawned root task; `error` points at the exception it ended with (null or empty:
-/// none), inside its promise. Returns the coroutine to transfer to (a waiting joiner or noop).
-std::coroutine_handle<> complete_root(task_root& root, const std::exception_ptr* error) noexcept;
+/// none), inside its promise; `box` moves its outcome out of the frame. Returns the coroutine to
+/// transfer to (a waiting joiner or noop).
+std::coroutine_handle<> complete_root(task_root& root, const std::exception_ptr* error, box_fn box) noexcept;
+
+/// A suspended frame being destroyed on this thread (destroy_suspended). g++ hands an exception
+/// thrown by a local's destructor during destroy() to unhandled_exception() and then runs the
+/// final suspend as if the task had ended: both must then only take note, not complete the task.
+struct frame_destruction {
+  void* frame;
+  std::exception_ptr error;
+  bool parked = false;  // stopped at its final suspend point instead of being freed
+  frame_destruction* outer;
+};
+inline thread_local frame_destruction* destroying_frame = nullptr;
+
+/// True (and the exception kept) when `frame` is being destroyed on this thread.
+inline bool note_destroy_exception(void* frame) noexcept {
+  frame_destruction* d = destroying_frame;
+  if (d == nullptr || d->frame != frame) return false;
+  if (!d->error) d->error = std::current_exception();
+  return true;
+}
+
+/// Destroys a suspended frame; returns the first exception its locals' destructors threw.
+inline std::exception_ptr destroy_suspended(std::coroutine_handle<> frame) noexcept {
+  frame_destruction d{frame.address(), nullptr, false, destroying_frame};
+  destroying_frame = &d;
+  try {
+    frame.destroy();
+  } catch (...) {
+    if (!d.error) d.error = std::current_exception();
+  }
+  if (d.parked) frame.destroy();  // from the final suspend point: frees the frame
+  destroying_frame = d.outer;
+  return std::move(d.error);
+}
+
+/// An exception from destroying a task's frame outside a runtime's shutdown (a task dropped while
+/// suspended): given to the frame being destroyed around it, else printed (task_registry.cpp).
+void pass_destroy_exception(std::exception_ptr error) noexcept;
+
+inline void destroy_owned_frame(std::coroutine_handle<> frame) noexcept {
+  if (frame.done()) {
+    frame.destroy();
+  } else if (std::exception_ptr error = destroy_suspended(frame)) {
+    pass_destroy_exception(std::move(error));
+  }
+}
 
 struct promise_base {
   std::coroutine_handle<> continuation;  // the awaiting task; empty for a spawned root
@@ -75,6 +140,10 @@ struct promise_base {
     bool await_ready() const noexcept { return false; }
     template <class Promise>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> self) noexcept {
+      if (frame_destruction* d = destroying_frame; d != nullptr && d->frame == self.address()) [[unlikely]] {
+        d->parked = true;  // g++'s destroy() after a throwing destructor: see frame_destruction
+        return std::noop_coroutine();
+      }
       promise_base& p = self.promise();
       if (p.continuation) return p.continuation;
       if (p.root == nullptr) return std::noop_coroutine();
@@ -85,7 +154,7 @@ struct promise_base {
         p.root->finished_inline = true;  // the forking loop counts it: no call, no atomic
         return std::noop_coroutine();
       }
-      return complete_root(*p.root, error);
+      return complete_root(*p.root, error, &Promise::box_outcome);
     }
     void await_resume() const noexcept {}
   };
@@ -97,7 +166,10 @@ struct task_promise final : promise_base {
   std::variant<std::monostate, T, std::exception_ptr> result;
 
   task<T> get_return_object() noexcept;
-  void unhandled_exception() noexcept { result.template emplace<2>(std::current_exception()); }
+  void unhandled_exception() noexcept {
+    if (note_destroy_exception(std::coroutine_handle<task_promise>::from_promise(*this).address())) return;
+    result.template emplace<2>(std::current_exception());
+  }
   template <class U = T>
   requires std::is_convertible_v<U&&, T>
   void return_value(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
@@ -113,6 +185,11 @@ struct task_promise final : promise_base {
     assert(result.index() == 1 && "task finished without a value");
     return std::move(std::get<1>(result));
   }
+
+  struct box : result_box {
+    std::optional<T> value;
+  };
+  static result_box* box_outcome(std::coroutine_handle<> frame);
 };
 
 template <class T>
@@ -120,7 +197,10 @@ struct task_promise<T&> final : promise_base {
   std::variant<std::monostate, T*, std::exception_ptr> result;
 
   task<T&> get_return_object() noexcept;
-  void unhandled_exception() noexcept { result.template emplace<2>(std::current_exception()); }
+  void unhandled_exception() noexcept {
+    if (note_destroy_exception(std::coroutine_handle<task_promise>::from_promise(*this).address())) return;
+    result.template emplace<2>(std::current_exception());
+  }
   void return_value(T& value) noexcept { result.template emplace<1>(std::addressof(value)); }
 
   std::exception_ptr exception() const noexcept {
@@ -132,6 +212,11 @@ struct task_promise<T&> final : promise_base {
     assert(result.index() == 1 && "task finished without a value");
     return *std::get<1>(result);
   }
+
+  struct box : result_box {
+    std::optional<T*> value;
+  };
+  static result_box* box_outcome(std::coroutine_handle<> frame);
 };
 
 template <>
@@ -139,7 +224,10 @@ struct task_promise<void> final : promise_base {
   std::exception_ptr error;
 
   task<void> get_return_object() noexcept;
-  void unhandled_exception() noexcept { error = std::current_exception(); }
+  void unhandled_exception() noexcept {
+    if (note_destroy_exception(std::coroutine_handle<task_promise>::from_promise(*this).address())) return;
+    error = std::current_exception();
+  }
   void return_void() const noexcept {}
 
   std::exception_ptr exception() const noexcept { return error; }
@@ -147,7 +235,63 @@ struct task_promise<void> final : promise_base {
   void take() const {
     if (error) std::rethrow_exception(error);
   }
+
+  using box = result_box;
+  static result_box* box_outcome(std::coroutine_handle<> frame);
 };
+
+/// Frees a box made by box_outcome (the destructor of T, then the memory).
+template <class Box>
+void destroy_box(result_box* b) noexcept {
+  static_cast<Box*>(b)->~Box();
+  deallocate_frame(b, sizeof(Box));
+}
+
+template <class Box>
+Box* make_box() {
+  static_assert(alignof(Box) <= alignof(std::max_align_t), "the frame allocator aligns to max_align_t");
+  Box* b = new (allocate_frame(sizeof(Box))) Box{};
+  b->destroy = &destroy_box<Box>;
+  return b;
+}
+
+template <class T>
+result_box* task_promise<T>::box_outcome(std::coroutine_handle<> frame) {
+  auto& p = std::coroutine_handle<task_promise>::from_address(frame.address()).promise();
+  if (p.result.index() == 0) return nullptr;
+  box* b = make_box<box>();
+  if (p.result.index() == 2) {
+    b->error = std::move(std::get<2>(p.result));
+  } else {
+    try {
+      b->value.emplace(std::move(std::get<1>(p.result)));
+    } catch (...) {
+      b->error = std::current_exception();  // the move threw: that is the task's outcome now
+    }
+  }
+  return b;
+}
+
+template <class T>
+result_box* task_promise<T&>::box_outcome(std::coroutine_handle<> frame) {
+  auto& p = std::coroutine_handle<task_promise>::from_address(frame.address()).promise();
+  if (p.result.index() == 0) return nullptr;
+  box* b = make_box<box>();
+  if (p.result.index() == 2) {
+    b->error = std::move(std::get<2>(p.result));
+  } else {
+    b->value.emplace(std::get<1>(p.result));
+  }
+  return b;
+}
+
+inline result_box* task_promise<void>::box_outcome(std::coroutine_handle<> frame) {
+  auto& p = std::coroutine_handle<task_promise>::from_address(frame.address()).promise();
+  if (!p.error) return nullptr;  // the common case: nothing to keep, nothing allocated
+  result_box* b = make_box<result_box>();
+  b->error = std::move(p.error);
+  return b;
+}
 
 }  // namespace detail
 
@@ -162,7 +306,7 @@ class [[nodiscard]] task {
   task(task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
   task& operator=(task&& other) noexcept {
     if (this != &other) {
-      if (handle_) handle_.destroy();
+      if (handle_) detail::destroy_owned_frame(handle_);
       handle_ = std::exchange(other.handle_, {});
     }
     return *this;
@@ -170,7 +314,7 @@ class [[nodiscard]] task {
   task(const task&) = delete;
   task& operator=(const task&) = delete;
   ~task() {
-    if (handle_) handle_.destroy();
+    if (handle_) detail::destroy_owned_frame(handle_);
   }
 
   /// False for a default-constructed or moved-from task.
@@ -187,10 +331,9 @@ class [[nodiscard]] task {
   struct awaiter {
     std::coroutine_handle<promise_type> handle;
 
-    bool await_ready() const noexcept {
-      assert(handle && "co_await on an empty task");
-      return handle.done();
-    }
+    // An empty task (default-constructed, moved-from or released) is "ready", so that
+    // await_resume can say so with an exception instead of resuming a null frame.
+    bool await_ready() const noexcept { return !handle || handle.done(); }
     template <class Promise>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
       handle.promise().continuation = awaiting;
@@ -199,7 +342,11 @@ class [[nodiscard]] task {
       detail::before_suspend(root);  // the child may suspend on an awaitable coring does not know
       return handle;
     }
-    decltype(auto) await_resume() const { return handle.promise().take(); }
+    decltype(auto) await_resume() const {
+      if (!handle) [[unlikely]]
+        throw std::logic_error("coring: co_await of an empty task (default-constructed or moved-from)");
+      return handle.promise().take();
+    }
   };
 
   std::coroutine_handle<promise_type> handle_;

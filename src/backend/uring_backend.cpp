@@ -4,7 +4,8 @@
 // Ring setup tries, in order: SINGLE_ISSUER + DEFER_TASKRUN (completions are run only when the
 // owner waits: no interrupts, batched), SINGLE_ISSUER + COOP_TASKRUN, COOP_TASKRUN, and no flags,
 // moving on only when the kernel answers EINVAL (flag unknown). EPERM and ENOSYS (io_uring blocked
-// by seccomp or sysctl) are reported as such; other errors (ENOMEM) are real failures.
+// by seccomp or sysctl) are reported as such; ENOMEM names RLIMIT_MEMLOCK and its value (what older
+// kernels charge a ring to); other errors are reported with their errno.
 //
 // Single-issuer rings are created disabled and enabled by the thread that will drive them.
 //
@@ -19,6 +20,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -100,6 +102,31 @@ constexpr setup_attempt setup_attempts[] = {
     {0, "io_uring"},
 };
 
+}  // namespace
+
+std::string ring_setup_error(int error, unsigned entries);
+
+// Kernels before 5.12 charge a ring's memory to RLIMIT_MEMLOCK, and the usual default (64 KiB or
+// 8 MiB) is spent by a few rings: ENOMEM then means "raise the limit", which a bare "cannot
+// allocate memory" does not say.
+std::string ring_setup_error(int error, unsigned entries) {
+  std::string message = "coring: cannot create an io_uring with " + std::to_string(entries) + " entries";
+  if (error == ENOMEM) {
+    rlimit limit{};
+    message += ": not enough locked memory";
+    if (::getrlimit(RLIMIT_MEMLOCK, &limit) == 0) {
+      message += " (RLIMIT_MEMLOCK is ";
+      message += limit.rlim_cur == RLIM_INFINITY ? std::string("unlimited")
+                                                 : std::to_string(limit.rlim_cur) + " bytes";
+      message += ")";
+    }
+    message += "; raise RLIMIT_MEMLOCK (ulimit -l) or use fewer ring_entries";
+  }
+  return message;
+}
+
+namespace {
+
 class uring_backend final : public backend {
  public:
   explicit uring_backend(unsigned entries) {
@@ -122,7 +149,7 @@ class uring_backend final : public backend {
                                 "coring: io_uring is not available on this system (blocked by seccomp, "
                                 "kernel.io_uring_disabled or an old kernel)");
       }
-      throw std::system_error(last_error, std::system_category(), "coring: cannot create an io_uring");
+      throw std::system_error(last_error, std::system_category(), ring_setup_error(last_error, entries));
     }
     link_times_.resize(ring_.sq.ring_entries);
     wake_fd_ = eventfd(0, EFD_CLOEXEC);

@@ -4,7 +4,10 @@
 // Jobs go into one FIFO under a mutex. A job that finds more queued jobs than idle threads starts
 // a thread (up to blocking_pool_limit); a thread that waits 10 s without a job exits. Threads are detached:
 // the pool lives until the process ends (a function-local static that is never destroyed, so jobs still
-// running during static destruction do not touch a dead pool).
+// running during static destruction do not touch a dead pool). A fork() child gets a fresh pool.
+#include <pthread.h>
+
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -72,9 +75,24 @@ class blocking_pool {
   std::size_t idle_ = 0;
 };
 
+// A fork() child has none of the pool's threads, but would inherit its counts (and perhaps a
+// mutex locked by a thread that does not exist there): it starts with a pool of its own. The old
+// one is leaked, jobs and all: they belong to the parent's tasks.
+std::atomic<blocking_pool*> instance{nullptr};
+std::atomic<bool> fork_handler_set{false};
+
+void on_fork_child() noexcept {
+  instance.store(nullptr, std::memory_order_relaxed);  // the child has one thread: this one
+}
+
 blocking_pool& pool() {
-  static blocking_pool* const instance = new blocking_pool;  // never destroyed, see above
-  return *instance;
+  blocking_pool* current = instance.load(std::memory_order_acquire);
+  if (current != nullptr) return *current;
+  if (!fork_handler_set.exchange(true)) ::pthread_atfork(nullptr, nullptr, &on_fork_child);
+  auto* made = new blocking_pool;  // never destroyed, see above
+  if (instance.compare_exchange_strong(current, made, std::memory_order_acq_rel)) return *made;
+  delete made;  // another thread made it first
+  return *current;
 }
 
 }  // namespace

@@ -440,7 +440,7 @@ void event_loop_impl::release(io_op& op) noexcept {
   }
 }
 
-bool event_loop_impl::drain() noexcept {
+bool event_loop_impl::drain(std::chrono::steady_clock::time_point deadline) noexcept {
   if (attached_ && owner_thread_ != &this_thread() && backend_->in_flight() > 0) return false;
   draining_ = true;
   backend_->cancel_all();
@@ -448,7 +448,12 @@ bool event_loop_impl::drain() noexcept {
   ready_.push_list(remote_.take_all());
   while (work_item* item = ready_.pop()) abandoned_.push_back(item);
   if (attached_) {
-    while (backend_->in_flight() > 0) backend_->wait(*this, std::chrono::milliseconds(100));
+    while (backend_->in_flight() > 0) {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) return false;  // the caller leaks what the kernel may still write
+      backend_->wait(*this,
+                     std::min<std::chrono::nanoseconds>(deadline - now, std::chrono::milliseconds(100)));
+    }
   }
   return true;
 }

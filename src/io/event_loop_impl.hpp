@@ -84,10 +84,12 @@ class event_loop_impl final : public scheduler, private completion_sink {
   void reset_stop() noexcept { stop_requested_.store(false, std::memory_order_release); }
   bool stop_requested() const noexcept { return stop_requested_.load(std::memory_order_acquire); }
 
-  /// Cancels every op in flight and reaps until the kernel holds none; nothing is resumed.
-  /// After the last turn, on the loop's thread. Returns false (and does nothing) when called from
-  /// another thread while the kernel still holds ops: only the owner may submit the cancellations.
-  bool drain() noexcept;
+  /// Cancels every op in flight and reaps until the kernel holds none (or until `deadline`);
+  /// nothing is resumed. After the last turn, on the loop's thread. Returns false when the kernel
+  /// still holds ops at the deadline, and (doing nothing) when called from another thread while it
+  /// holds some: only the owner may submit the cancellations.
+  bool drain(
+      std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max()) noexcept;
   /// After drain(): moves the items that were still queued into `out`, and closes the loop: from
   /// then on schedule() keeps only never-started task cells and drops the rest (see cpu_pool).
   void collect_abandoned(std::vector<work_item*>& out) noexcept;

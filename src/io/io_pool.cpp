@@ -65,16 +65,20 @@ void io_pool::run_loop(unsigned index) noexcept {
   } catch (...) {
     // attach() already succeeded on this thread, so turn() cannot throw; keep noexcept honest.
   }
-  loop.drain();
+  const std::chrono::steady_clock::time_point deadline{
+      std::chrono::steady_clock::duration(drain_deadline_.load(std::memory_order_acquire))};
+  if (!loop.drain(deadline)) drained_.store(false, std::memory_order_release);
   ctx = thread_context{};
 }
 
-void io_pool::stop() noexcept {
-  if (stopped_.exchange(true)) return;
+bool io_pool::stop(std::chrono::steady_clock::time_point drain_deadline) noexcept {
+  if (stopped_.exchange(true)) return drained_.load(std::memory_order_acquire);
+  drain_deadline_.store(drain_deadline.time_since_epoch().count(), std::memory_order_release);
   for (auto& loop : loops_) loop->stop();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
+  return drained_.load(std::memory_order_acquire);
 }
 
 }  // namespace coring::detail

@@ -7,8 +7,8 @@
 // of the first loop that could not start.
 //
 // Shutdown (stop()): 1. every loop is asked to stop; 2. each loop thread leaves its last turn,
-// cancels every ring op in flight and reaps until the kernel holds none (drain); 3. threads are
-// joined. Tasks are not destroyed here (see runtime).
+// cancels every ring op in flight and reaps until the kernel holds none or the deadline passed
+// (drain); 3. threads are joined. Tasks are not destroyed here (see runtime).
 #pragma once
 
 #include <atomic>
@@ -40,7 +40,10 @@ class io_pool final : public scheduler {
   event_loop_impl* loop_for(unsigned worker_index) noexcept {
     return loops_[worker_index % loops_.size()].get();
   }
-  void stop() noexcept;
+  /// Stops the loops and joins their threads; each drains its ring until `drain_deadline`.
+  /// False when some loop's kernel still held ops at that deadline (their memory must not be freed).
+  bool stop(std::chrono::steady_clock::time_point drain_deadline =
+                std::chrono::steady_clock::time_point::max()) noexcept;
   /// After stop(): moves every item still queued on the loops into `out`.
   void collect_abandoned(std::vector<work_item*>& out) noexcept {
     for (auto& loop : loops_) loop->collect_abandoned(out);
@@ -55,6 +58,10 @@ class io_pool final : public scheduler {
   std::vector<std::thread> threads_;
   std::atomic<unsigned> next_{0};
   std::atomic<bool> stopped_{false};
+  // Written before the loops are told to stop (their stop flag publishes it to their threads).
+  std::atomic<std::chrono::steady_clock::rep> drain_deadline_{
+      std::chrono::steady_clock::time_point::max().time_since_epoch().count()};
+  std::atomic<bool> drained_{true};  // every loop's drain emptied its ring
 };
 
 }  // namespace coring::detail

@@ -13,6 +13,7 @@ namespace coring::net {
 
 result<socklen_t> detail::make_unix_address(const std::string& path, sockaddr_un& address) noexcept {
   if (path.empty()) return std::errc::invalid_argument;
+  if (path.find('\0') != std::string::npos) return std::errc::invalid_argument;  // not a shorter path
   if (path.size() >= sizeof address.sun_path) return std::errc::filename_too_long;
   address = sockaddr_un{};
   address.sun_family = AF_UNIX;

@@ -1,6 +1,34 @@
 // SPDX-License-Identifier: MIT
+// The runtime: an io pool, a CPU pool and the registry of their tasks, and how they stop.
+//
+// Shutdown (shutdown(grace), shutdown() or the destructor; the first call does it, later ones only
+// repeat step 5, which finds nothing unless work was spawned meanwhile):
+//   1. Grace (only with a grace period): every registered task tree (one that has waited at least
+//      once) is asked to stop, as join_handle::cancel() does; the pass repeats every few
+//      milliseconds for trees that wait for the first time later, until no spawned task is
+//      unfinished or the grace period is over. Nothing is refused yet: tasks finish normally.
+//   2. Refuse: every scheduler of the runtime (the io pool, its loops, the CPU pool) is marked shut
+//      down. From then on spawn() completes a task at once as canceled, block_on() throws
+//      operation_canceled, on(ex) throws it instead of parking the task on a dead pool.
+//   3. CPU workers stop and are joined; what they had queued stays queued.
+//   4. Each event loop stops after its turn, cancels every ring op in flight and reaps until the
+//      kernel holds none or runtime_options::shutdown_timeout has passed (drain); threads joined.
+//   5. The pools hand over what is still queued; the registry destroys every never-started cell
+//      among it and every registered tree (root frame first, which destroys awaited children),
+//      repeated until a pass finds nothing (a destructor may spawn). If a loop's drain hit the
+//      deadline, the kernel may still write into those frames: they are leaked instead, with a
+//      message.
+//
+// fork(): the child has none of the parent's threads, and the rings are shared with the parent.
+// A pthread_atfork child handler marks every runtime of the process as forked: spawn() and
+// block_on() then throw logic_error, and the destructor leaks the runtime instead of joining
+// threads that do not exist or canceling the parent's ring operations.
 #include "coring/runtime.hpp"
 
+#include <pthread.h>
+
+#include <cstdio>
+#include <string>
 #include <thread>
 
 #include "io/io_pool.hpp"
@@ -11,17 +39,50 @@ namespace coring {
 
 namespace detail {
 
+namespace {
+
+constexpr unsigned max_ring_entries = 32768;  // the kernel's IORING_MAX_ENTRIES
+constexpr unsigned max_receive_buffers = 32768;
+
+void validate(const runtime_options& options) {
+  auto reject = [](const std::string& why) {
+    throw std::invalid_argument("coring::runtime_options: " + why);
+  };
+  if (options.ring_entries == 0) reject("ring_entries must be at least 1");
+  if (options.ring_entries > max_ring_entries) {
+    reject("ring_entries " + std::to_string(options.ring_entries) + " is above the kernel's maximum of " +
+           std::to_string(max_ring_entries));
+  }
+  if (options.receive_buffers == 0 || (options.receive_buffers & (options.receive_buffers - 1)) != 0) {
+    reject("receive_buffers " + std::to_string(options.receive_buffers) +
+           " is not a power of two (the provided-buffer ring requires one)");
+  }
+  if (options.receive_buffers > max_receive_buffers) {
+    reject("receive_buffers " + std::to_string(options.receive_buffers) +
+           " is above the kernel's maximum of " + std::to_string(max_receive_buffers));
+  }
+  if (options.receive_buffer_size == 0) reject("receive_buffer_size must be at least 1 byte");
+  if (options.shutdown_timeout.count() < 0) reject("shutdown_timeout must not be negative");
+}
+
+}  // namespace
+
 struct runtime_state {
   task_registry registry;
   std::unique_ptr<io_pool> io;
   std::unique_ptr<cpu_pool> cpu;
+  std::chrono::milliseconds shutdown_timeout;
   std::mutex shutdown_mutex;
   bool threads_stopped = false;
+  bool leaked = false;              // a drain hit its deadline: unfinished tasks are not destroyed
+  std::atomic<bool> forked{false};  // this is a fork() child of the process that made the runtime
+  runtime_state* prev = nullptr;    // every runtime of the process, for the fork handler
+  runtime_state* next = nullptr;
 
-  explicit runtime_state(const runtime_options& options) {
+  explicit runtime_state(const runtime_options& options) : shutdown_timeout(options.shutdown_timeout) {
+    validate(options);
     const unsigned cpu_threads =
         options.cpu_threads != 0 ? options.cpu_threads : std::max(1u, std::thread::hardware_concurrency());
-    if (options.ring_entries == 0) throw std::invalid_argument("coring::runtime: ring_entries must be > 0");
     // More threads than CPUs to run them: an idle spin may keep the thread it waits for off the CPU.
     const bool spin_yields = std::max(1u, options.io_threads) + cpu_threads > usable_cpus();
     io = std::make_unique<io_pool>(
@@ -29,14 +90,42 @@ struct runtime_state {
         loop_config{options.ring_entries, options.idle_spin, options.receive_buffers,
                     options.receive_buffer_size, spin_yields});
     cpu = std::make_unique<cpu_pool>(&registry, io.get(), cpu_threads, options.idle_spin, spin_yields);
+    enlist(this);
   }
 
-  void shutdown() noexcept {
+  void refuse(scheduler::refusal why) noexcept {
+    cpu->refuse(why);
+    io->refuse(why);
+    for (const auto& loop : io->loops()) loop->refuse(why);
+  }
+
+  /// Step 1: returns once no spawned task is unfinished, or at `deadline`.
+  void wind_down(std::chrono::steady_clock::time_point deadline) noexcept {
+    for (;;) {
+      registry.request_stop_all();
+      if (registry.completed() >= registry.spawned()) return;
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) return;
+      std::this_thread::sleep_for(
+          std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds(2)));
+    }
+  }
+
+  void shutdown(std::chrono::nanoseconds grace) noexcept {
     std::lock_guard lock(shutdown_mutex);
+    if (forked.load(std::memory_order_acquire)) return;  // nothing here is ours to stop
     if (!threads_stopped) {
+      if (grace.count() > 0) wind_down(std::chrono::steady_clock::now() + grace);
+      refuse(scheduler::refusal::shut_down);
       cpu->stop();
-      io->stop();
+      leaked = !io->stop(std::chrono::steady_clock::now() + shutdown_timeout);
       threads_stopped = true;
+      if (leaked) {
+        std::fprintf(stderr,
+                     "coring: shutdown: the kernel still held ring operations after %lld ms; the unfinished "
+                     "tasks are leaked rather than freed under it\n",
+                     static_cast<long long>(shutdown_timeout.count()));
+      }
     }
     // Destroying tasks may queue more work (a destructor that spawns): repeat until none is left.
     std::vector<work_item*> abandoned;
@@ -44,7 +133,44 @@ struct runtime_state {
       abandoned.clear();
       cpu->collect_abandoned(abandoned);
       io->collect_abandoned(abandoned);
-    } while (registry.destroy_all(abandoned) > 0);
+    } while (!leaked && registry.destroy_all(abandoned) > 0);
+  }
+
+  // ---- the process's runtimes, for fork() ---------------------------------------------------
+  static std::mutex& list_mutex() {
+    static std::mutex* const m = new std::mutex;  // never destroyed: a fork may come during exit
+    return *m;
+  }
+  static runtime_state*& list_head() {
+    static runtime_state* head = nullptr;
+    return head;
+  }
+  static void enlist(runtime_state* s) {
+    static std::once_flag handlers;
+    std::call_once(handlers, [] {
+      // prepare/parent hold the list still across fork(), so the child sees it whole.
+      ::pthread_atfork([] { list_mutex().lock(); }, [] { list_mutex().unlock(); }, &on_fork_child);
+    });
+    std::lock_guard lock(list_mutex());
+    s->next = list_head();
+    if (s->next != nullptr) s->next->prev = s;
+    list_head() = s;
+  }
+  static void delist(runtime_state* s) {
+    std::lock_guard lock(list_mutex());
+    if (s->prev != nullptr) {
+      s->prev->next = s->next;
+    } else {
+      list_head() = s->next;
+    }
+    if (s->next != nullptr) s->next->prev = s->prev;
+  }
+  static void on_fork_child() {
+    for (runtime_state* s = list_head(); s != nullptr; s = s->next) {
+      s->forked.store(true, std::memory_order_release);
+      s->refuse(scheduler::refusal::forked);
+    }
+    list_mutex().unlock();  // locked by this same thread in the prepare handler
   }
 };
 
@@ -53,7 +179,14 @@ struct runtime_state {
 runtime::runtime(runtime_options options) : state_(std::make_unique<detail::runtime_state>(options)) {}
 
 runtime::~runtime() {
-  if (state_) state_->shutdown();
+  if (!state_) return;
+  detail::runtime_state::delist(state_.get());
+  if (state_->forked.load(std::memory_order_acquire)) {
+    // The parent's threads and rings: nothing here may be joined, canceled or freed.
+    (void)state_.release();
+    return;
+  }
+  state_->shutdown(std::chrono::nanoseconds::zero());
 }
 
 executor runtime::io() const noexcept {
@@ -64,10 +197,19 @@ executor runtime::cpu() const noexcept {
 }
 
 void runtime::shutdown() noexcept {
-  state_->shutdown();
+  state_->shutdown(std::chrono::nanoseconds::zero());
+}
+
+void runtime::shutdown(std::chrono::nanoseconds grace) noexcept {
+  state_->shutdown(grace);
 }
 
 void runtime::check_block_on_allowed() const {
+  if (state_->forked.load(std::memory_order_acquire)) {
+    throw std::logic_error(
+        "coring::runtime::block_on in a fork() child of the process that made the runtime; make a new "
+        "runtime in the child");
+  }
   const detail::thread_context& ctx = detail::this_thread();
   if (ctx.pool == state_->io.get() || ctx.pool == state_->cpu.get()) {
     throw std::logic_error("coring::runtime::block_on called from one of the runtime's own threads");

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include "runtime/task_registry.hpp"
 
+#include <condition_variable>
 #include <cstdio>
 #include <exception>
+#include <mutex>
 #include <stdexcept>
 #include <typeinfo>
+#include <utility>
+#include <vector>
 
 #include "coring/detail/fork_group.hpp"
 #include "io/event_loop_impl.hpp"
@@ -25,20 +29,68 @@ unsigned this_thread_shard(unsigned count) noexcept {
   return this_thread_index() % count;
 }
 
-void print_unhandled(std::exception_ptr error) noexcept {
+void print_unhandled(std::exception_ptr error, const char* where = "a detached task") noexcept {
   try {
     std::rethrow_exception(error);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "coring: unhandled exception in a detached task: %s: %s\n", typeid(e).name(),
-                 e.what());
+    std::fprintf(stderr, "coring: unhandled exception in %s: %s: %s\n", where, typeid(e).name(), e.what());
   } catch (...) {
-    std::fprintf(stderr, "coring: unhandled exception of unknown type in a detached task\n");
+    std::fprintf(stderr, "coring: unhandled exception of unknown type in %s\n", where);
   }
 }
 
 }  // namespace
 
-task_registry::task_registry() = default;
+// ---- which registries are alive --------------------------------------------------------------
+// A join_handle may outlive its runtime. When it is dropped, an exception its task ended with and
+// nobody observed must go to the runtime's handler if the runtime is still there, and to stderr if
+// not: the handle's cell knows its registry only by address, which a later runtime may reuse, so a
+// result box carries the registry's id, looked up here. Only that cold path takes this lock.
+namespace {
+struct live_registries {
+  std::mutex mutex;
+  std::condition_variable reports_done;
+  std::uint64_t last_id = 0;
+  std::vector<std::pair<std::uint64_t, task_registry*>> live;
+};
+live_registries& registries() {
+  static live_registries* const instance = new live_registries;  // never destroyed: static teardown
+  return *instance;
+}
+}  // namespace
+
+task_registry::task_registry() {
+  live_registries& r = registries();
+  std::lock_guard lock(r.mutex);
+  id_ = ++r.last_id;
+  r.live.emplace_back(id_, this);
+}
+
+task_registry::~task_registry() {
+  live_registries& r = registries();
+  std::unique_lock lock(r.mutex);
+  std::erase_if(r.live, [&](const auto& entry) { return entry.first == id_; });
+  r.reports_done.wait(lock, [&] { return late_reports_ == 0; });
+}
+
+void task_registry::report_late(std::uint64_t id, std::exception_ptr error) noexcept {
+  live_registries& r = registries();
+  task_registry* registry = nullptr;
+  {
+    std::lock_guard lock(r.mutex);
+    for (const auto& entry : r.live) {
+      if (entry.first == id) registry = entry.second;
+    }
+    if (registry != nullptr) ++registry->late_reports_;
+  }
+  if (registry == nullptr) {
+    print_unhandled(error, "a task whose runtime was already destroyed");
+    return;
+  }
+  registry->report(std::move(error));
+  std::lock_guard lock(r.mutex);
+  if (--registry->late_reports_ == 0) r.reports_done.notify_all();
+}
 
 void task_registry::add(task_cell& cell) noexcept {
   cell.shard = this_thread_shard(shard_count);
@@ -99,12 +151,12 @@ namespace {
 void start_cell(work_item* w) noexcept;
 
 // Shutdown's end of a task that will never finish: its frame goes, the cell stays while a
-// join_handle refers to it (which then reports operation_canceled).
-void destroy_unfinished(task_cell& cell) noexcept {
+// join_handle refers to it (which then reports operation_canceled). An exception thrown by a
+// local's destructor (in this frame or an awaited child's) goes to the handler.
+void destroy_unfinished(task_registry& registry, task_cell& cell) noexcept {
   cell.canceled = true;
   if (cell.frame) {
-    cell.frame.destroy();
-    cell.frame = {};
+    if (std::exception_ptr error = destroy_suspended(std::exchange(cell.frame, {}))) registry.report(error);
   }
   const std::uint32_t old =
       cell.state.fetch_add(task_cell::complete - task_cell::running, std::memory_order_acq_rel);
@@ -123,7 +175,7 @@ std::size_t task_registry::destroy_all(const std::vector<work_item*>& abandoned)
     auto& cell = *static_cast<task_cell*>(item);
     if (cell.registry != this) continue;
     count_completion();
-    destroy_unfinished(cell);
+    destroy_unfinished(*this, cell);
     ++destroyed;
   }
   // Destroying a frame runs destructors that may spawn or drop handles: take one cell at a time
@@ -139,12 +191,38 @@ std::size_t task_registry::destroy_all(const std::vector<work_item*>& abandoned)
         found = true;
         remove(*cell);
         count_completion();
-        destroy_unfinished(*cell);
+        destroy_unfinished(*this, *cell);
         ++destroyed;
       }
     }
   }
   return destroyed;
+}
+
+std::size_t task_registry::request_stop_all() noexcept {
+  std::size_t asked = 0;
+  for (shard& s : shards_) {
+    // Under the shard's lock a listed cell cannot finish (complete_root removes it first), so it
+    // stays alive while its stop hooks run. Those only post work (cancellations, wake-ups) and
+    // never complete a runtime task on this thread, so they never come back to this lock.
+    s.lock.lock();
+    for (task_cell* cell = s.head; cell != nullptr; cell = cell->next_alive) {
+      if (cell->scope.stop_requested()) continue;
+      cell->scope.request_stop();
+      ++asked;
+    }
+    s.lock.unlock();
+  }
+  return asked;
+}
+
+void pass_destroy_exception(std::exception_ptr error) noexcept {
+  frame_destruction* outer = destroying_frame;
+  if (outer != nullptr) {
+    if (!outer->error) outer->error = std::move(error);  // the frame around it reports it
+    return;
+  }
+  print_unhandled(std::move(error), "the destructor of a suspended task's local");
 }
 
 void task_registry::set_exception_handler(exception_handler handler) {
@@ -186,17 +264,33 @@ std::uint64_t task_registry::completed() const noexcept {
 
 void destroy_cell(task_cell& cell) noexcept {
   if (cell.frame) cell.frame.destroy();
+  if (!cell.registered && cell.outcome != nullptr) cell.outcome->destroy(cell.outcome);
   cell.~task_cell();
   deallocate_frame(&cell, sizeof(task_cell));
 }
 
 namespace {
 
+// A task spawned on a runtime that shut down: it completes as canceled at once (its handle says
+// operation_canceled, a block_on learns it from the frame's destruction), rather than waiting in a
+// queue no thread takes from. In a fork() child the parent's runtime has no threads at all: that is
+// a programming error, said as such.
+void refuse_cell(scheduler::refusal why, task_cell& cell) {
+  if (why == scheduler::refusal::forked) {
+    destroy_cell(cell);
+    throw std::logic_error(
+        "coring: a runtime cannot be used in a fork() child of the process that made it; make a new runtime "
+        "in the child");
+  }
+  cell.registry->count_completion();
+  destroy_unfinished(*cell.registry, cell);
+}
+
 void start_cell(work_item* w) noexcept {
   task_cell& cell = *static_cast<task_cell*>(w);
   if (cell.scope.stop_requested()) {
     cell.canceled = true;
-    std::coroutine_handle<> next = complete_root(cell, nullptr);
+    std::coroutine_handle<> next = complete_root(cell, nullptr, nullptr);
     if (next != std::noop_coroutine()) next.resume();
     return;
   }
@@ -227,6 +321,10 @@ task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_b
   cell->registry = where->registry();
   promise.root = cell;
   cell->registry->count_spawn();
+  if (where->refuses() != scheduler::refusal::accepting) [[unlikely]] {
+    refuse_cell(where->refuses(), *cell);
+    return cell;
+  }
   where->schedule(cell);
   return cell;
 }
@@ -236,7 +334,7 @@ void register_root(task_root& root) noexcept {
   cell.registry->add(cell);
 }
 
-std::coroutine_handle<> complete_root(task_root& root, const std::exception_ptr* error) noexcept {
+std::coroutine_handle<> complete_root(task_root& root, const std::exception_ptr* error, box_fn box) noexcept {
   if (root.fork) return static_cast<fork_group&>(static_cast<task_cell&>(root)).child_done(error);
   auto& cell = static_cast<task_cell&>(root);
   task_registry& registry = *cell.registry;  // the cell may be gone after the state transition
@@ -244,12 +342,21 @@ std::coroutine_handle<> complete_root(task_root& root, const std::exception_ptr*
   // Without a handle nobody else refers to the cell, and nobody can any more: no read-modify-write.
   std::uint32_t old = cell.state.load(std::memory_order_acquire);
   if ((old & task_cell::handle) != 0) {
+    // The handle may still take the outcome: keep it in the cell (a box), free the frame now.
+    if (box != nullptr) {
+      cell.outcome = box(cell.frame);
+      if (cell.outcome != nullptr) cell.outcome->registry_id = registry.id();
+    }
+    cell.frame.destroy();
+    cell.frame = {};
+    error = cell.outcome != nullptr ? &cell.outcome->error : nullptr;
     old = cell.state.fetch_add(task_cell::complete - task_cell::running, std::memory_order_acq_rel);
   }
   std::coroutine_handle<> next = std::noop_coroutine();
   if ((old & task_cell::joiner_set) != 0) {
     next = resume_on(cell.joiner_home, cell.joiner);
   } else if ((old & task_cell::handle) == 0) {
+    // Detached, or the handle was dropped while the outcome was being kept.
     if (!cell.canceled && error != nullptr && *error) registry.report(*error);
     destroy_cell(cell);
   }
@@ -259,8 +366,7 @@ std::coroutine_handle<> complete_root(task_root& root, const std::exception_ptr*
   return next;
 }
 
-void release_handle(task_cell& cell,
-                    std::exception_ptr (*exception_of)(std::coroutine_handle<>) noexcept) noexcept {
+void release_handle(task_cell& cell) noexcept {
   // Once `running` is clear the finishing thread is done with the cell and only the handle refers
   // to it: no atomic read-modify-write needed. Otherwise fetch_sub clears the bit (it is set) in
   // one locked add, where fetch_and would be a CAS loop.
@@ -269,9 +375,9 @@ void release_handle(task_cell& cell,
     old = cell.state.fetch_sub(task_cell::handle, std::memory_order_acq_rel);
   }
   if ((old & task_cell::running) != 0) return;  // the task finishes later and frees the cell
-  if (!cell.observed && !cell.canceled) {
-    // Finished, never awaited: its exception must not vanish.
-    if (std::exception_ptr error = exception_of(cell.frame)) cell.registry->report(error);
+  if (!cell.observed && !cell.canceled && cell.outcome != nullptr && cell.outcome->error) {
+    // Finished, never awaited: its exception must not vanish. The runtime may be gone by now.
+    task_registry::report_late(cell.outcome->registry_id, cell.outcome->error);
   }
   destroy_cell(cell);
 }

@@ -30,6 +30,8 @@ class task_registry {
   using exception_handler = std::function<void(std::exception_ptr)>;
 
   task_registry();
+  /// Waits for reports of late-dropped handles still calling this registry's handler.
+  ~task_registry();
   task_registry(const task_registry&) = delete;
   task_registry& operator=(const task_registry&) = delete;
 
@@ -50,6 +52,15 @@ class task_registry {
 
   void set_exception_handler(exception_handler handler);
   void report(std::exception_ptr error) noexcept;
+  /// Reports `error` to the registry with `id` if it still exists, else prints it (a join_handle
+  /// dropped after its runtime was destroyed). Any thread.
+  static void report_late(std::uint64_t id, std::exception_ptr error) noexcept;
+  /// Never reused by another registry of the process, unlike the address.
+  std::uint64_t id() const noexcept { return id_; }
+
+  /// Requests stop of every registered (suspended at least once) task tree; returns how many
+  /// were asked (those asked before are skipped). Any thread.
+  std::size_t request_stop_all() noexcept;
 
   std::uint64_t spawned() const noexcept;
   std::uint64_t completed() const noexcept;
@@ -72,6 +83,8 @@ class task_registry {
   counter_slot& this_thread_counters() noexcept;
 
   event_loop_impl* loop_to_notify_ = nullptr;  // set once, before any task
+  std::uint64_t id_ = 0;                       // set once
+  unsigned late_reports_ = 0;                  // report_late calls in progress, under its lock
   shard shards_[shard_count];
   counter_slot counters_[counter_slots];
   std::mutex handler_mutex_;

@@ -10,6 +10,7 @@
 // returns to after it waited for something (the affinity rule).
 #pragma once
 
+#include <atomic>
 #include <coroutine>
 
 namespace coring::detail {
@@ -47,12 +48,19 @@ class scheduler {
 
   task_registry* registry() const noexcept { return registry_; }
 
+  /// Why work given to this scheduler can never run: `accepting`, or the runtime shut down, or
+  /// this process is a fork() child of the one whose threads ran it. Read by spawn and on().
+  enum class refusal : unsigned char { accepting, shut_down, forked };
+  refusal refuses() const noexcept { return refusal_.load(std::memory_order_acquire); }
+  void refuse(refusal why) noexcept { refusal_.store(why, std::memory_order_release); }
+
  protected:
   explicit scheduler(task_registry* registry) noexcept : registry_(registry) {}
   ~scheduler() = default;
 
  private:
   task_registry* registry_;
+  std::atomic<refusal> refusal_{refusal::accepting};
 };
 
 struct thread_context {

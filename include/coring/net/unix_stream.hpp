@@ -30,7 +30,7 @@ class unix_stream;
 namespace detail {
 
 /// Fills `address` for `path`; errc::filename_too_long when the path (and its terminating NUL)
-/// does not fit sun_path, errc::invalid_argument for an empty path.
+/// does not fit sun_path, errc::invalid_argument for an empty path or one with a NUL in it.
 result<socklen_t> make_unix_address(const std::string& path, sockaddr_un& address) noexcept;
 
 struct unix_connect_awaitable : coring::detail::op_awaitable {
