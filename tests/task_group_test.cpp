@@ -67,14 +67,17 @@ TEST_CASE("a failing child cancels its siblings and join rethrows the first erro
 TEST_CASE("a task group can be canceled as a whole, including children spawned later") {
   runtime rt{{.io_threads = 1, .cpu_threads = 2}};
   std::atomic<int> canceled{0};
+  std::atomic<int> asleep{0};
   auto sleeper = [&]() -> task<void> {
+    asleep.fetch_add(1);
     auto r = co_await coring::sleep_for(1h);
     if (r.error() == std::errc::operation_canceled) canceled.fetch_add(1);
   };
   auto body = [&]() -> task<void> {
     task_group group;
     for (int i = 0; i < 4; ++i) group.spawn(rt.cpu(), sleeper());
-    (void)co_await coring::sleep_for(5ms);
+    // Until all four started (a loaded machine may take longer than any fixed delay).
+    while (asleep.load() < 4) (void)co_await coring::sleep_for(1ms);
     group.cancel();
     group.spawn(rt.io(), sleeper());  // canceled at once (may not even start)
     co_await group.join();
