@@ -12,12 +12,17 @@
 // from any thread; work posted from other threads wakes the loop without taking a lock.
 // Tasks spawned here resume here after every I/O operation and timer.
 //
+// Exceptions nobody observes (a detached task's, a second failure of when_all or task_group, a
+// when_any loser's) among tasks running here go to this loop's set_unhandled_exception_handler.
+//
 // Destruction: cancels and reaps every ring operation in flight, then destroys unfinished tasks
 // (their join_handles report errc::operation_canceled). Do not destroy the loop while a thread is
 // driving it.
 #pragma once
 
 #include <cstddef>
+#include <exception>
+#include <functional>
 #include <memory>
 
 #include "coring/executor.hpp"
@@ -66,6 +71,13 @@ class event_loop {
   join_handle<T> spawn(task<T> t) {
     return coring::spawn(get_executor(), std::move(t));
   }
+
+  /// Called with every exception that nobody will observe among the tasks running on this loop: one
+  /// that escapes a detached task (or a finished task whose handle was dropped without being
+  /// awaited), and the ones when_all, when_any and task_group cannot hand to their awaiting task
+  /// (see those headers). Called on the thread where that became known. Default: print it to
+  /// stderr. Pass nullptr to restore the default. Any thread.
+  void set_unhandled_exception_handler(std::function<void(std::exception_ptr)> handler);
 
   /// Tasks spawned on this loop and not finished yet.
   std::size_t alive_tasks() const noexcept;

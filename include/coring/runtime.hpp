@@ -203,9 +203,12 @@ class runtime {
 
   runtime_metrics metrics() const noexcept;
 
-  /// Called with every exception that escapes a detached task (or a finished task whose handle
-  /// was dropped without being awaited), on the thread where that became known. Default: print
-  /// it to stderr. Pass nullptr to restore the default.
+  /// Called with every exception that nobody will observe: one that escapes a detached task (or a
+  /// finished task whose handle was dropped without being awaited), and the ones when_all,
+  /// when_any and task_group cannot hand to their awaiting task (a second failure, a loser's
+  /// exception; see those headers). Called on the thread where that became known. Default: print
+  /// "coring: unhandled exception: <demangled type>: <what()>" to stderr. Pass nullptr to restore
+  /// the default.
   void set_unhandled_exception_handler(std::function<void(std::exception_ptr)> handler);
 
  private:

@@ -11,8 +11,10 @@
 // awaiting thread until one of them waits; from then on they go through the pool's queue.
 // Results come back in argument order (void as std::monostate). If a child throws, the others are
 // asked to stop (their sleeps and ring operations complete with operation_canceled), all are
-// still awaited, and the first exception is rethrown: no child outlives when_all. A stop request
-// for the awaiting task reaches every child.
+// still awaited, and the first exception is rethrown: no child outlives when_all. Each later
+// failure goes to the unhandled-exception handler of the runtime (or event_loop) the awaiting task
+// runs on, except std::system_error(errc::operation_canceled), the expected end of a child that
+// was stopped. A stop request for the awaiting task reaches every child.
 //
 // when_all over a pack returns an awaitable whose fork state lives in the awaiting frame (no
 // frame of its own); it converts to a task<std::tuple<...>> for storing or spawning. The vector

@@ -7,7 +7,10 @@
 // value or an exception) wins; the others are asked to stop at once (their sleeps and ring
 // operations complete with operation_canceled) and are awaited before when_any returns, so nothing
 // outlives it. The result is the winner's index and value (void as std::monostate); if the winner
-// threw, its exception is rethrown. The losers' results and exceptions are dropped. A stop request
+// threw, its exception is rethrown. The losers' values are dropped; their exceptions go to the
+// unhandled-exception handler of the runtime (or event_loop) the awaiting task runs on, except
+// std::system_error(errc::operation_canceled): every loser is asked to stop, and that is how a
+// stopped child ends (so is a loser canceled before it started). A stop request
 // for the awaiting task reaches every child; if it stops them all before any finished, when_any
 // throws std::system_error(operation_canceled). A when_any that begins after stop was requested
 // for the awaiting task throws that at once, without starting any child (an awaitable given to
@@ -25,6 +28,7 @@
 
 #include "coring/detail/awaitable_traits.hpp"
 #include "coring/detail/child_group.hpp"
+#include "coring/detail/unhandled.hpp"
 #include "coring/join_handle.hpp"
 #include "coring/spawn.hpp"
 #include "coring/task.hpp"
@@ -102,6 +106,11 @@ task<outcome<T>> join_outcome(join_handle<T>& handle) {
   co_return out;
 }
 
+/// A loser's exception nobody else will see (the rule is at the top of this file).
+inline void report_loser(const executor& here, const std::exception_ptr& error) noexcept {
+  if (error && !is_cancellation(error)) report_unhandled(here.scheduler(), error);
+}
+
 inline void throw_canceled() {
   throw std::system_error(std::make_error_code(std::errc::operation_canceled));
 }
@@ -151,6 +160,10 @@ task<when_any_result<Ts...>> when_any_of(task<Ts>... children) {
      ...);
   }
   (std::index_sequence_for<Ts...>{});
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    ((I != winner ? report_loser(here, std::get<I>(outcomes).error) : void()), ...);
+  }
+  (std::index_sequence_for<Ts...>{});
   if (error) std::rethrow_exception(error);
   if (!result) detail::throw_canceled();
   co_return std::move(*result);
@@ -190,6 +203,9 @@ task<std::conditional_t<std::is_void_v<T>, std::size_t, std::pair<std::size_t, T
   for (auto& h : handles) outcomes.push_back(co_await detail::join_outcome(h));
   group.unlink();
   const std::size_t winner = r.winner.load(std::memory_order_acquire);
+  for (std::size_t i = 0; i < outcomes.size(); ++i) {
+    if (i != winner) detail::report_loser(here, outcomes[i].error);
+  }
   if (winner >= outcomes.size()) detail::throw_canceled();
   auto& won = outcomes[winner];
   if (won.error) std::rethrow_exception(won.error);

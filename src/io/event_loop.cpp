@@ -56,6 +56,10 @@ executor event_loop::get_executor() const noexcept {
   return executor{impl_.get()};
 }
 
+void event_loop::set_unhandled_exception_handler(std::function<void(std::exception_ptr)> handler) {
+  registry_->set_exception_handler(std::move(handler));
+}
+
 std::size_t event_loop::alive_tasks() const noexcept {
   return static_cast<std::size_t>(registry_->spawned() - registry_->completed());
 }

@@ -1,16 +1,22 @@
 // SPDX-License-Identifier: MIT
 #include "runtime/task_registry.hpp"
 
+#include <cxxabi.h>
+
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <mutex>
 #include <stdexcept>
+#include <string>
+#include <system_error>
 #include <typeinfo>
 #include <utility>
 #include <vector>
 
 #include "coring/detail/fork_group.hpp"
+#include "coring/detail/unhandled.hpp"
 #include "io/event_loop_impl.hpp"
 
 namespace coring::detail {
@@ -29,13 +35,23 @@ unsigned this_thread_shard(unsigned count) noexcept {
   return this_thread_index() % count;
 }
 
-void print_unhandled(std::exception_ptr error, const char* where = "a detached task") noexcept {
+std::string demangled(const char* name) {
+  int status = 0;
+  char* readable = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  if (status != 0 || readable == nullptr) return name;
+  std::string result(readable);
+  std::free(readable);
+  return result;
+}
+
+// The default handler: one write per report, so that reports from several threads do not mix.
+void print_unhandled(std::exception_ptr error, const char* where = nullptr) noexcept {
   try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "coring: unhandled exception in %s: %s: %s\n", where, typeid(e).name(), e.what());
+    const std::string place = where != nullptr ? std::string(" in ") + where : std::string();
+    const std::string text = "coring: unhandled exception" + place + ": " + describe_exception(error) + "\n";
+    std::fputs(text.c_str(), stderr);
   } catch (...) {
-    std::fprintf(stderr, "coring: unhandled exception of unknown type in %s\n", where);
+    std::fputs("coring: unhandled exception (could not describe it)\n", stderr);
   }
 }
 
@@ -394,8 +410,39 @@ bool set_joiner(task_cell& cell, std::coroutine_handle<> joiner) noexcept {
 
 namespace coring::detail {
 
-void report_to_runtime(task_cell& cell, std::exception_ptr error) noexcept {
-  cell.registry->report(std::move(error));
+void report_unhandled(task_registry* registry, std::exception_ptr error) noexcept {
+  if (registry != nullptr) {
+    registry->report(std::move(error));
+  } else {
+    print_unhandled(std::move(error));
+  }
+}
+
+void report_unhandled(scheduler* where, std::exception_ptr error) noexcept {
+  report_unhandled(where != nullptr ? where->registry() : nullptr, std::move(error));
+}
+
+bool is_cancellation(const std::exception_ptr& error) noexcept {
+  if (!error) return false;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::system_error& e) {
+    return e.code() == std::errc::operation_canceled;
+  } catch (...) {
+  }
+  return false;
+}
+
+std::string describe_exception(const std::exception_ptr& error) {
+  if (!error) return "no exception";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return demangled(typeid(e).name()) + ": " + e.what();
+  } catch (...) {
+    const std::type_info* type = abi::__cxa_current_exception_type();
+    return (type != nullptr ? demangled(type->name()) : std::string("?")) + ": unknown exception";
+  }
 }
 
 }  // namespace coring::detail

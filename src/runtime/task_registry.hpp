@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // What shutdown needs to destroy every unfinished task (and free its frame) instead of leaking
-// it, plus the spawn/complete counters and the handler for exceptions that escape detached tasks.
+// it, plus the spawn/complete counters and the handler for exceptions nobody observed (detached
+// tasks', and what when_all, when_any and task_group cannot hand to their awaiting task).
 //
 // An unfinished task is either still queued, never started (its cell is a work item in some
 // pool's queue: the pools hand those over at shutdown), or it has started and awaited something:
@@ -51,6 +52,8 @@ class task_registry {
   void set_loop_to_notify(event_loop_impl* loop) noexcept { loop_to_notify_ = loop; }
 
   void set_exception_handler(exception_handler handler);
+  /// Hands an exception nobody observed (a detached task's; from the combinators through
+  /// detail::report_unhandled, unhandled.hpp) to the handler, or prints it (describe_exception).
   void report(std::exception_ptr error) noexcept;
   /// Reports `error` to the registry with `id` if it still exists, else prints it (a join_handle
   /// dropped after its runtime was destroyed). Any thread.

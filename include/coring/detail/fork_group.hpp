@@ -4,9 +4,10 @@
 // The group is the root of every child's tree (their promise.root), so it carries the children's
 // stop scope, linked to the awaiting task's scope, and one counter: the child that brings it to
 // zero resumes the awaiting task (by symmetric transfer when it runs on the same pool). The first
-// child to fail stops its siblings. All of it lives in the awaiting when_all frame, which owns the
-// children's frames: it is never entered in the task registry, because shutdown reaches the
-// children by destroying that frame (its own tree is registered before it suspends).
+// child to fail stops its siblings; later failures go to the unhandled-exception handler of the
+// awaiting task's pool (unhandled.hpp). All of it lives in the awaiting when_all frame, which
+// owns the children's frames: it is never entered in the task registry, because shutdown reaches
+// the children by destroying that frame (its own tree is registered before it suspends).
 //
 // Threads: children run and finish on any worker of the pool; `remaining` orders their results
 // (written in their frames) before the awaiting task reads them.
@@ -22,11 +23,21 @@
 #include "coring/detail/child_group.hpp"
 #include "coring/detail/scheduler.hpp"
 #include "coring/detail/task_cell.hpp"
+#include "coring/detail/unhandled.hpp"
 #include "coring/task.hpp"
 
 namespace coring::detail {
 
 struct fork_group;
+
+/// A failure of a when_all child after the first: the awaiting task gets the first only, so this
+/// one goes to the handler, unless it is the operation_canceled with which a child stopped by the
+/// first failure ends (the group is always stopped by then). Out of line: the fork's fast path
+/// never comes here.
+[[gnu::noinline, gnu::cold]] inline void report_later_failure(scheduler* home,
+                                                              const std::exception_ptr& error) noexcept {
+  if (!is_cancellation(error)) report_unhandled(home, error);
+}
 
 /// One child: the work item that starts it on the pool.
 struct fork_slot : work_item {
@@ -51,9 +62,14 @@ struct fork_group : task_cell, parent_link {
   /// A child finished (or was canceled before it started); `error` points at its exception.
   /// Returns what to transfer to: the awaiting task after the last child, else noop.
   std::coroutine_handle<> child_done(const std::exception_ptr* error) noexcept {
-    if (error != nullptr && *error && !failed.exchange(true, std::memory_order_acq_rel)) {
-      first_error = *error;
-      scope.request_stop();
+    if (error != nullptr && *error) {
+      if (!failed.exchange(true, std::memory_order_acq_rel)) {
+        first_error = *error;
+        scope.request_stop();
+      } else {
+        // Reported before `remaining` is counted down: the group (and joiner_home) is alive.
+        report_later_failure(joiner_home, *error);
+      }
     }
     if (inline_fork_root == this) {
       finished_inline = true;
@@ -168,7 +184,7 @@ class fork_slots {
   fork_slots& operator=(const fork_slots&) = delete;
   ~fork_slots() {
     for (std::size_t i = 0; i < size_; ++i) {
-      if (slots_[i].frame) slots_[i].frame.destroy();
+      if (slots_[i].frame) destroy_owned_frame(slots_[i].frame);
       slots_[i].~fork_slot();
     }
     if (owned_) deallocate_frame(slots_, capacity_ * sizeof(fork_slot));
