@@ -142,8 +142,10 @@ TEST_CASE("destroying a task group that was not joined stops the children and re
       reported.emplace_back(ex.what());
     }
   });
+  std::atomic<int> started{0};
   std::atomic<int> finished{0};
   auto sleeper = [&]() -> task<void> {
+    started.fetch_add(1);
     (void)co_await coring::sleep_for(1h);
     finished.fetch_add(1);
   };
@@ -151,7 +153,8 @@ TEST_CASE("destroying a task group that was not joined stops the children and re
     {
       task_group group;
       for (int i = 0; i < 3; ++i) group.spawn(rt.cpu(), sleeper());
-      (void)co_await coring::sleep_for(2ms);
+      // Every child runs (a child stopped before it started would never count as finished).
+      while (started.load() < 3) (void)co_await coring::sleep_for(1ms);
     }                                                                   // destroyed without join()
     while (finished.load() < 3) (void)co_await coring::sleep_for(1ms);  // they were stopped
   };
