@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <coring/file.hpp>
 #include <coring/join_handle.hpp>
@@ -155,12 +156,16 @@ TEST_CASE("a deadline also ends the readiness wait of an operation that got EAGA
 TEST_CASE("canceling an operation that waits for readiness after EAGAIN gives operation_canceled") {
   runtime rt{small_runtime()};
   socket_pair pair;
-  auto reader = [](int fd) -> task<std::error_code> {
+  std::atomic<bool> started{false};
+  auto reader = [](int fd, std::atomic<bool>& running) -> task<std::error_code> {
     char buffer[16];
+    running = true;
     auto n = co_await recv_dontwait(fd, buffer, sizeof buffer);
     co_return n.error();
   };
-  auto handle = coring::spawn(rt.io(), reader(pair.fds[0]));
+  auto handle = coring::spawn(rt.io(), reader(pair.fds[0], started));
+  // Canceled before it started, the task would never reach the readiness wait.
+  while (!started.load()) std::this_thread::sleep_for(1ms);
   std::this_thread::sleep_for(10ms);
   handle.cancel();
   auto join = [&]() -> task<std::error_code> { co_return co_await handle; };
