@@ -301,7 +301,7 @@ TEST_CASE("join after join_next takes the rest: the first remaining failure is r
     } catch (const std::runtime_error& e) {
       CHECK(std::string(e.what()) == "taken by join_next");
     }
-    g.events[1].set();  // the first failure asked it to stop, but an event wait does not stop
+    g.events[1].set();  // the first failure asked it to stop: wait_for() ends either way, then it throws
     try {
       co_await group.join();
     } catch (const std::runtime_error& e) {

@@ -376,7 +376,7 @@ class uring_backend final : public backend {
     enters_.fetch_add(1, std::memory_order_relaxed);
     enter_failure_injection& injected = injected_enter_failures();
     const int rc = injected.count > 0 ? (--injected.count, -injected.error) : call();
-    if (rc > 0 || rc == 0) {
+    if (rc >= 0) {
       if (rc > 0) note_submitted(static_cast<unsigned>(rc));
       enter_error_ = 0;
     } else if (rc != -EINTR && rc != -EAGAIN && rc != -EBUSY && rc != -ETIME) {
