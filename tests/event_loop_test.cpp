@@ -123,6 +123,10 @@ TEST_CASE("work spawned from another thread wakes a sleeping loop") {
       loop.spawn(nudge()).detach();
       std::this_thread::sleep_for(1ms);
     }
+    // stop() ends run() at its next turn, before what is still queued: stop only once all ran
+    // (or after a deadline, so a lost wake-up fails the check below instead of hanging).
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (ran.load() < 50 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
     loop.stop();
   });
   loop.run();  // only the remote spawns (and their wake-ups) can make progress here
