@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "backend/backend.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -86,6 +87,41 @@ TEST_CASE("shutdown cancels reads in flight before it frees the buffers they wri
   }
   // The pipes are still open: had the kernel kept a read, this write would land in freed memory.
   for (auto& p : pipes) CHECK(::write(p.write_end, "late", 4) == 4);
+}
+
+TEST_CASE("shutdown returns by its deadline when the kernel keeps canceled reads, and leaks their frames") {
+  // The kernel is made to ignore every cancel request: without a deadline shutdown would wait for
+  // these reads forever. With it, shutdown gives up after shutdown_timeout, and the buffers the
+  // reads still write into must stay valid (ASan reports a write into freed memory; LeakSanitizer
+  // a leak nobody kept).
+  pipe_pair pipes[2];
+  std::atomic<int> reading{0};
+  std::chrono::steady_clock::duration took{};
+  {
+    runtime rt{{.io_threads = 1, .cpu_threads = 1, .shutdown_timeout = 300ms}};
+    auto reader = [&](int fd) -> task<void> {
+      char buffer[512];
+      coring::file f{::dup(fd)};
+      reading.fetch_add(1);
+      (void)co_await f.read_at(buffer, 0);
+    };
+    coring::spawn_detached(rt.io(), reader(pipes[0].read_end));
+    coring::spawn_detached(rt.cpu(), reader(pipes[1].read_end));
+    coring_test::block_until([&] { return reading.load() == 2; });
+    std::this_thread::sleep_for(10ms);  // let the reads reach the kernel
+
+    coring::detail::testing::withhold_cancels(true);
+    const auto begin = std::chrono::steady_clock::now();
+    rt.shutdown();
+    took = std::chrono::steady_clock::now() - begin;
+    coring::detail::testing::withhold_cancels(false);
+    CHECK(rt.metrics().tasks_alive == 2);  // leaked, not destroyed under the kernel
+  }
+  CHECK(took >= 250ms);  // it did wait for the kernel, up to the deadline
+  CHECK(took < 20s);     // and then stopped waiting
+  // The reads are still in the kernel: these writes complete them into the kept frames.
+  for (auto& p : pipes) CHECK(::write(p.write_end, "late", 4) == 4);
+  std::this_thread::sleep_for(10ms);
 }
 
 TEST_CASE("a thread blocked in block_on learns that the runtime shut down") {

@@ -56,6 +56,9 @@ namespace testing {
 /// Tests: the next `count` system calls into the ring made by the calling thread fail with
 /// `error` without reaching the kernel.
 void fail_enters_on_this_thread(int error, unsigned count) noexcept;
+/// Tests: while set, cancel requests never reach the kernel on any ring (as if it held on to
+/// every op it was asked to cancel), so shutdown's deadline is what ends its wait.
+void withhold_cancels(bool withhold) noexcept;
 }  // namespace testing
 
 class backend {

@@ -66,6 +66,8 @@ enter_failure_injection& injected_enter_failures() noexcept {
   return injection;
 }
 
+std::atomic<bool> cancels_withheld{false};  // testing::withhold_cancels
+
 bool is_file_transfer(op_code code) noexcept {
   return code == op_code::read || code == op_code::write || code == op_code::readv || code == op_code::writev;
 }
@@ -201,6 +203,8 @@ class uring_backend final : public backend {
         return;
       }
     }
+    if (cancels_withheld.load(std::memory_order_relaxed)) [[unlikely]]
+      return;
     io_uring_sqe* sqe = next_sqe_or_flush();
     if (sqe == nullptr) return;  // the ring is unusable; the op will complete on its own
     io_uring_prep_cancel64(sqe, tagged(op, op.awaiting_readiness ? readiness_bit : 0), 0);
@@ -211,6 +215,8 @@ class uring_backend final : public backend {
     closing_ = true;
     for (io_op* op : backlog_) cancelled_backlog_.push_back(op);
     backlog_.clear();
+    if (cancels_withheld.load(std::memory_order_relaxed)) [[unlikely]]
+      return;
     io_uring_sqe* sqe = next_sqe_or_flush();
     if (sqe == nullptr) return;
     io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
@@ -678,6 +684,9 @@ class uring_backend final : public backend {
 namespace testing {
 void fail_enters_on_this_thread(int error, unsigned count) noexcept {
   injected_enter_failures() = {error, count};
+}
+void withhold_cancels(bool withhold) noexcept {
+  cancels_withheld.store(withhold, std::memory_order_relaxed);
 }
 }  // namespace testing
 

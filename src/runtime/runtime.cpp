@@ -17,7 +17,9 @@
 //      among it and every registered tree (root frame first, which destroys awaited children),
 //      repeated until a pass finds nothing (a destructor may spawn). If a loop's drain hit the
 //      deadline, the kernel may still write into those frames: they are leaked instead, with a
-//      message.
+//      message, and the destructor keeps the whole runtime (rings, registry, frames) on a list
+//      that lives until exit, so the kernel writes into memory that stays valid and leak checkers
+//      see a deliberate leak, not a lost one.
 //
 // fork(): the child has none of the parent's threads, and the rings are shared with the parent.
 // A pthread_atfork child handler marks every runtime of the process as forked: spawn() and
@@ -30,6 +32,7 @@
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "io/io_pool.hpp"
 #include "runtime/task_registry.hpp"
@@ -165,6 +168,16 @@ struct runtime_state {
     }
     if (s->next != nullptr) s->next->prev = s->prev;
   }
+  /// A runtime whose rings may still be written to by the kernel: never freed.
+  static void keep_until_exit(std::unique_ptr<runtime_state> s) {
+    static auto* const kept = new std::vector<std::unique_ptr<runtime_state>>;
+    std::lock_guard lock(list_mutex());
+    try {
+      kept->push_back(std::move(s));
+    } catch (...) {
+      (void)s.release();  // no memory for the list: leak it unlisted
+    }
+  }
   static void on_fork_child() {
     for (runtime_state* s = list_head(); s != nullptr; s = s->next) {
       s->forked.store(true, std::memory_order_release);
@@ -187,6 +200,7 @@ runtime::~runtime() {
     return;
   }
   state_->shutdown(std::chrono::nanoseconds::zero());
+  if (state_->leaked) detail::runtime_state::keep_until_exit(std::move(state_));
 }
 
 executor runtime::io() const noexcept {
