@@ -12,9 +12,9 @@ packages=(build-essential cmake ninja-build g++ liburing-dev)
 case "${1:-}" in
   --demo) ;;
   "")
-    # Tests (doctest, Asio as a test peer), benchmarks (Google Benchmark), the pkg-config
-    # consumer test.
-    packages+=(libasio-dev doctest-dev libbenchmark-dev pkg-config)
+    # Tests (doctest, Asio as a test peer and for the Asio interop), benchmarks (Google
+    # Benchmark), the pkg-config consumer test, the TLS example and its test server (OpenSSL).
+    packages+=(libasio-dev doctest-dev libbenchmark-dev pkg-config libssl-dev openssl)
     ;;
   *)
     echo "usage: bash scripts/install-deps.sh [--demo]" >&2
