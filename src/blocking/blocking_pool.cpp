@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "coring/spawn_blocking.hpp"
+#include "signal/thread_signals.hpp"
 
 namespace coring::detail {
 
@@ -35,6 +36,7 @@ class blocking_pool {
     ++threads_;
     lock.unlock();
     try {
+      const coring_thread_mask_scope mask;  // born with coring's signal mask (thread_signals.hpp)
       std::thread([this] { run(); }).detach();
     } catch (...) {
       lock.lock();

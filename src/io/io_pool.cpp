@@ -5,6 +5,8 @@
 #include <exception>
 #include <future>
 
+#include "signal/thread_signals.hpp"
+
 namespace coring::detail {
 
 io_pool::io_pool(task_registry* registry, unsigned threads, const loop_config& config) : scheduler(registry) {
@@ -15,6 +17,7 @@ io_pool::io_pool(task_registry* registry, unsigned threads, const loop_config& c
   }
   std::vector<std::future<void>> started;
   threads_.reserve(threads);
+  const coring_thread_mask_scope mask;  // the loops' threads are born with it (thread_signals.hpp)
   for (unsigned i = 0; i < threads; ++i) {
     auto ready = std::make_shared<std::promise<void>>();
     started.push_back(ready->get_future());

@@ -6,6 +6,7 @@
 #include "coring/detail/spin_lock.hpp"
 #include "io/io_pool.hpp"
 #include "runtime/task_registry.hpp"
+#include "signal/thread_signals.hpp"
 
 namespace coring::detail {
 
@@ -26,6 +27,7 @@ cpu_pool::cpu_pool(task_registry* registry, io_pool* io, unsigned threads,
     workers_.back()->spin = adaptive_spin{spin_budget, spin_yields};
   }
   idle_.reserve(threads);
+  const coring_thread_mask_scope mask;  // the workers are born with it (thread_signals.hpp)
   for (unsigned i = 0; i < threads; ++i) {
     workers_[i]->thread = std::thread([this, i] { run_worker(i); });
   }
