@@ -15,15 +15,32 @@
 // Exceptions nobody observes (a detached task's, a second failure of when_all or task_group, a
 // when_any loser's) among tasks running here go to this loop's set_unhandled_exception_handler.
 //
+// Embedding in a host's own loop (GLib, Qt, libuv, a bare epoll_wait) without spinning: watch
+// native_handle() for readability and sleep at most next_timeout(), then call poll():
+//
+//   int fd = loop.native_handle();                  // on the thread that will call poll()
+//   for (;;) {
+//     auto t = loop.next_timeout();                 // nullopt: only the descriptor can bring work
+//     host_wait(fd, t);                             // epoll_wait / g_source / uv_poll ...
+//     loop.poll();
+//   }
+//
+// The descriptor is readable whenever a completion arrived or another thread queued work (spawn,
+// a wake-up of a task resumed from another pool); timers live in the loop itself, hence
+// next_timeout(). poll() never blocks; call next_timeout() after it (it is zero while work is
+// left over, e.g. more completions than one turn hands on).
+//
 // Destruction: cancels and reaps every ring operation in flight, then destroys unfinished tasks
 // (their join_handles report errc::operation_canceled). Do not destroy the loop while a thread is
 // driving it.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <exception>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include "coring/executor.hpp"
 #include "coring/join_handle.hpp"
@@ -63,6 +80,14 @@ class event_loop {
   std::size_t poll();
   /// Makes run() return after its current turn. Any thread.
   void stop() noexcept;
+
+  /// A descriptor that is readable whenever the loop has work for poll(): completions, work
+  /// queued from other threads. Binds the loop to the calling thread (as driving it does); the
+  /// loop owns the descriptor. Throws std::system_error if it cannot be made.
+  int native_handle();
+  /// How long a host may sleep before it calls poll() (a due timer, or zero when work is ready
+  /// now); nullopt when only the descriptor can bring work. On the thread that drives the loop.
+  std::optional<std::chrono::nanoseconds> next_timeout() const noexcept;
 
   /// Tasks spawned on this executor run on this loop.
   executor get_executor() const noexcept;

@@ -92,6 +92,11 @@ class backend {
   virtual int take_failure_report() noexcept = 0;
   /// Makes a wait() in progress (or the next one) return. Any thread.
   virtual void wake() noexcept = 0;
+  /// For a host that sleeps in its own poll(2)/epoll: a descriptor that becomes readable when
+  /// this backend has completions to hand over (made on the first call, on the owning thread), or
+  /// -errno. clear_readiness() resets it; the next completion makes it readable again.
+  virtual int readiness_fd() noexcept = 0;
+  virtual void clear_readiness() noexcept = 0;
   /// Registers the ring's provided-buffer ring (`count`, a power of two, buffers of `size` bytes)
   /// that recv_multishot ops receive into. Returns 0 or -errno. Once per backend.
   virtual int provide_buffers(unsigned count, unsigned size) noexcept = 0;

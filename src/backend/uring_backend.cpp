@@ -165,6 +165,7 @@ class uring_backend final : public backend {
   ~uring_backend() override {
     io_uring_queue_exit(&ring_);
     close(wake_fd_);
+    if (readiness_fd_ >= 0) close(readiness_fd_);  // no thread wakes a loop being destroyed
     if (buffers_ != nullptr) {
       munmap(buf_ring_, buffer_count_ * sizeof(io_uring_buf));
       munmap(buffers_, std::size_t{buffer_count_} * buffer_size_);
@@ -280,9 +281,36 @@ class uring_backend final : public backend {
     return io_uring_cq_ready(&ring_) > 0 || (sq_flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
   }
 
+  int readiness_fd() noexcept override {
+    if (const int made = readiness_fd_.load(std::memory_order_relaxed); made >= 0) return made;
+    // The kernel signals a registered eventfd whenever it posts a completion, also when it only
+    // queues one as deferred task work (IORING_SETUP_DEFER_TASKRUN): the ring's own descriptor
+    // would not become readable then. wake() writes it itself.
+    const int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0) return -errno;
+    const int rc = io_uring_register_eventfd(&ring_, fd);
+    if (rc < 0) {
+      close(fd);
+      return rc;
+    }
+    readiness_fd_.store(fd, std::memory_order_release);
+    return fd;
+  }
+  void clear_readiness() noexcept override {
+    const int fd = readiness_fd_.load(std::memory_order_relaxed);
+    if (fd < 0) return;
+    eventfd_t drained = 0;
+    [[maybe_unused]] const int rc = eventfd_read(fd, &drained);  // EAGAIN: was clear
+  }
+
   void wake() noexcept override {
     const eventfd_t one = 1;
     [[maybe_unused]] const int rc = eventfd_write(wake_fd_, one);
+    // The wake-up read's completion cannot signal the host's descriptor: the kernel does not
+    // signal a registered eventfd from inside another eventfd's wake-up (recursion guard).
+    if (const int host = readiness_fd_.load(std::memory_order_acquire); host >= 0) {
+      [[maybe_unused]] const int rc2 = eventfd_write(host, one);
+    }
   }
 
   int provide_buffers(unsigned count, unsigned size) noexcept override {
@@ -657,6 +685,7 @@ class uring_backend final : public backend {
   bool attached_ = false;
   bool closing_ = false;
   int wake_fd_ = -1;
+  std::atomic<int> readiness_fd_{-1};  // readiness_fd(): made for a host loop, registered with the ring
   bool wake_armed_ = false;
   eventfd_t wake_buffer_ = 0;
   std::size_t in_flight_ = 0;

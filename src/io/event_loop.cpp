@@ -52,6 +52,14 @@ void event_loop::stop() noexcept {
   impl_->stop();
 }
 
+int event_loop::native_handle() {
+  return impl_->host_handle();
+}
+
+std::optional<std::chrono::nanoseconds> event_loop::next_timeout() const noexcept {
+  return impl_->host_timeout();
+}
+
 executor event_loop::get_executor() const noexcept {
   return executor{impl_.get()};
 }

@@ -182,6 +182,25 @@ void event_loop_impl::stop() noexcept {
   backend_->wake();
 }
 
+int event_loop_impl::host_handle() {
+  attach();
+  const int fd = backend_->readiness_fd();
+  if (fd < 0) throw std::system_error(-fd, std::system_category(), "coring: event_loop::native_handle()");
+  hosted_ = true;
+  backend_->flush();  // the wake-up read goes to the kernel now, not at the first turn
+  // Until the first turn, work from other threads must signal the descriptor too.
+  sleeping_.store(true, std::memory_order_seq_cst);
+  if (!remote_.empty()) backend_->wake();
+  return fd;
+}
+
+std::optional<std::chrono::nanoseconds> event_loop_impl::host_timeout() const noexcept {
+  if (!ready_.empty() || !remote_.empty() || backend_->completions_pending()) {
+    return std::chrono::nanoseconds::zero();
+  }
+  return time_to_next_timer();
+}
+
 std::size_t event_loop_impl::turn(bool may_block) {
   attach();
   thread_binding binding(this);
@@ -210,6 +229,9 @@ std::size_t event_loop_impl::turn(bool may_block) {
   const auto slept_at = blocks ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   handled += backend_->wait(*this, timeout);
   sleeping_.store(false, std::memory_order_relaxed);
+  // Completions reaped just now signaled the host's descriptor: clear it. What completes later
+  // signals it again; what completed in between is still in the ring, and host_timeout() sees it.
+  if (hosted_) backend_->clear_readiness();
   if (const int error = backend_->take_failure_report(); error != 0) [[unlikely]] {
     report_failed_enter(error);
   }
@@ -217,6 +239,16 @@ std::size_t event_loop_impl::turn(bool may_block) {
   if (blocks && !remote_.empty()) spin_.woken_after(std::chrono::steady_clock::now() - slept_at);
   queue_depth_.store(ready_.size(), std::memory_order_relaxed);
   timer_count_.store(timers_.size(), std::memory_order_relaxed);
+  if (hosted_) {
+    // The ring must hold what it needs to signal the descriptor: the wake-up read re-armed during
+    // the reap, requests made by completion handlers. The loop's own wait would submit them.
+    backend_->flush();
+    // The host sleeps in its own poll until the descriptor is readable: from now on work from
+    // other threads wakes the ring (whose wake-up read then signals the descriptor), as if this
+    // loop slept in its own wait. Work queued just before is caught by the re-check.
+    sleeping_.store(true, std::memory_order_seq_cst);
+    if (!remote_.empty() && sleeping_.exchange(false, std::memory_order_seq_cst)) backend_->wake();
+  }
   return handled;
 }
 

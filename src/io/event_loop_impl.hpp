@@ -78,6 +78,12 @@ class event_loop_impl final : public scheduler, private completion_sink {
     while (!stop_requested_.load(std::memory_order_acquire) && !done()) turn(true);
   }
   void stop() noexcept;
+  /// For a host loop: binds the loop to the calling thread and returns a descriptor that is
+  /// readable whenever a turn has something to do (throws std::system_error if it cannot be made).
+  int host_handle();
+  /// How long a host may sleep before the next turn: zero when work is ready now, nullopt when
+  /// only the descriptor (a completion or wake-up) can bring work. On the loop's thread.
+  std::optional<std::chrono::nanoseconds> host_timeout() const noexcept;
   /// Counts a completion in `registry` and wakes the loop (a system call), guarded like a remote
   /// post: the loop's destructor waits until this returned. Any thread.
   void count_and_wake(task_registry& registry) noexcept;
@@ -143,6 +149,7 @@ class event_loop_impl final : public scheduler, private completion_sink {
   local_queue ready_;
   timer_heap timers_;
   bool attached_ = false;
+  bool hosted_ = false;  // host_handle() was asked for: a host sleeps between turns
   bool draining_ = false;
   std::vector<work_item*> abandoned_;
   std::vector<multishot*> starved_;  // receives waiting for a buffer to come back
