@@ -42,10 +42,14 @@ TEST_CASE("async_shared_mutex lets readers share it and a writer exclude everyon
   CHECK_FALSE(m.try_lock());
   CHECK_FALSE(m.try_lock_shared());
   m.unlock();
+  REQUIRE(m.try_lock_shared());
   {
-    async_shared_mutex::shared_guard g{m, std::adopt_lock};  // adopts nothing taken: take first
-    (void)g;
+    async_shared_mutex::shared_guard g{m, std::adopt_lock};
+    CHECK(g.owns_lock());
+    CHECK_FALSE(m.try_lock());
   }
+  CHECK(m.try_lock());  // the guard released its shared lock
+  m.unlock();
 }
 
 TEST_CASE("a reader that comes while a writer waits waits behind it (writer preference)") {

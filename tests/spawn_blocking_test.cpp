@@ -203,3 +203,19 @@ TEST_CASE("spawn_blocking outside any runtime uses the process-wide pool") {
   auto body = []() -> task<int> { co_return co_await coring::spawn_blocking([] { return 5; }); };
   CHECK(coring::sync_wait(body()) == 5);
 }
+
+TEST_CASE("a blocking job may shut its own runtime down without waiting for itself") {
+  std::atomic<bool> shut{false};
+  {
+    runtime rt{coring_test::small_runtime()};
+    auto body = [&]() -> task<void> {
+      co_await coring::spawn_blocking([&] {
+        rt.shutdown();  // from a blocking thread: allowed, and must not deadlock
+        shut.store(true);
+      });
+    };
+    coring::spawn(rt.cpu(), body()).detach();
+    block_until([&] { return shut.load(); });
+  }
+  CHECK(shut.load());
+}

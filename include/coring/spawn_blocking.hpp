@@ -25,8 +25,10 @@
 // step 1): a job still queued then never runs and its task resumes with operation_canceled (or
 // is destroyed with the other unfinished tasks); shutdown waits for the jobs already running to
 // end, so no job runs after shutdown() returns; a spawn_blocking awaited from then on throws
-// operation_canceled without queuing anything. If the awaiting task is destroyed while its job
-// runs, the job still runs to its end and its result is dropped.
+// operation_canceled without queuing anything (a job that itself calls shutdown() of its runtime
+// is the one exception: shutdown waits for every other job, not for the caller's). If the
+// awaiting task is destroyed while its job runs, the job still runs to its end and its result
+// is dropped.
 // g++ 12 note: a lambda with captures written directly inside the co_await expression
 // (`co_await spawn_blocking([s = std::move(str)] {...})`) can be copied byte-wise by the compiler,
 // which breaks captured short strings; name it first (`auto job = [...]{...}; co_await

@@ -51,7 +51,14 @@ bool blocking_pool::submit(std::unique_ptr<blocking_job>& job) {
   return true;
 }
 
+namespace {
+// The pool whose job the calling thread runs: a job that shuts its own runtime down must not
+// wait for itself.
+thread_local const blocking_pool* running_pool = nullptr;
+}  // namespace
+
 void blocking_pool::run() noexcept {
+  running_pool = this;
   std::unique_lock lock(mutex_);
   for (;;) {
     while (jobs_.empty()) {
@@ -84,7 +91,10 @@ void blocking_pool::shutdown() noexcept {
   for (auto& job : dropped) job->drop();  // outside the lock: drop() wakes tasks
   dropped.clear();
   lock.lock();
-  all_exited_.wait(lock, [&] { return threads_ == 0; });
+  // A job that shuts down its own runtime waits for every other job; it is the one that still
+  // runs after shutdown returns.
+  const std::size_t self = running_pool == this ? 1 : 0;
+  all_exited_.wait(lock, [&] { return threads_ == self; });
 }
 
 namespace {

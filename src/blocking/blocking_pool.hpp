@@ -7,7 +7,8 @@
 // detached and each holds a reference to the pool (shared_ptr): their last touch, after the count
 // of running threads reached zero, may outlive the runtime that owned the pool.
 // shutdown(): refuse new jobs, drop the queued ones (blocking_job::drop(), never run), wake idle
-// threads so they exit, and wait until no thread runs a job. Any thread; idempotent.
+// threads so they exit, and wait until no thread runs a job (but the caller's own, when a job
+// shuts its runtime down). Any thread; idempotent.
 #pragma once
 
 #include <condition_variable>
