@@ -119,3 +119,14 @@ TEST_CASE("shutdown destroys tasks parked on an async_latch wait") {
   }
   CHECK(counted::alive == 0);
 }
+
+TEST_CASE("async_latch::remaining counts down to zero") {
+  coring::async_latch latch{3};
+  CHECK(latch.remaining() == 3);
+  latch.count_down();
+  CHECK(latch.remaining() == 2);
+  latch.count_down(2);
+  CHECK(latch.remaining() == 0);
+  CHECK(latch.try_wait());
+  CHECK(coring::async_latch{0}.remaining() == 0);
+}

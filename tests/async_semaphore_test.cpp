@@ -208,3 +208,45 @@ TEST_CASE("shutdown destroys tasks parked on an async_semaphore") {
   CHECK(s.available() == 1);
   CHECK(counted::alive == 0);
 }
+
+TEST_CASE("a bounded async_semaphore refuses a release beyond its maximum and releases nothing") {
+  async_semaphore s{1, 2};
+  CHECK(s.maximum() == 2);
+  s.release();
+  CHECK(s.available() == 2);
+  CHECK_THROWS_AS(s.release(), std::overflow_error);
+  CHECK(s.available() == 2);
+  CHECK(s.try_acquire());
+  CHECK_THROWS_AS(s.release(2), std::overflow_error);  // 1 + 2 > 2: none of the two is added
+  CHECK(s.available() == 1);
+  s.release();
+  CHECK(s.available() == 2);
+
+  CHECK(async_semaphore{5}.maximum() == async_semaphore::max_permits);
+  CHECK_THROWS_AS(async_semaphore(3, 2), std::invalid_argument);
+  CHECK_THROWS_AS(async_semaphore(0, 0), std::invalid_argument);
+  CHECK_THROWS_AS(async_semaphore(0, async_semaphore::max_permits + 1), std::invalid_argument);
+  CHECK_NOTHROW(async_semaphore(2, 2));
+}
+
+TEST_CASE("a bounded async_semaphore hands permits to waiters first and counts only the rest") {
+  runtime rt{coring_test::small_runtime()};
+  async_semaphore s{0, 1};
+  std::atomic<int> acquired{0};
+  auto waiter = [&]() -> task<void> {
+    co_await s.acquire();
+    acquired.fetch_add(1);
+  };
+  auto body = [&]() -> task<void> {
+    std::vector<coring::join_handle<void>> hs;
+    for (int i = 0; i < 2; ++i) hs.push_back(coring::spawn(rt.io(), waiter()));
+    co_await coring::yield();                            // both parked (one io thread)
+    CHECK_THROWS_AS(s.release(4), std::overflow_error);  // 2 to waiters, 2 left > 1
+    CHECK(s.available() == 0);
+    s.release(3);  // 2 to waiters, 1 left: allowed
+    for (auto& h : hs) co_await h;
+    CHECK(acquired.load() == 2);
+    CHECK(s.available() == 1);
+  };
+  rt.block_on(body());
+}

@@ -51,6 +51,10 @@ class async_latch {
   /// count_down() is done with it.)
   bool try_wait() const noexcept { return reached_.is_set(); }
 
+  /// The count now (a snapshot: other threads may count down at once). 0 does not mean the
+  /// waiters were released yet: use try_wait() before destroying the latch.
+  std::ptrdiff_t remaining() const noexcept { return count_.load(std::memory_order_relaxed); }
+
   /// `co_await l.wait()`: returns once the count is zero.
   [[nodiscard]] async_event::wait_awaiter wait() noexcept { return reached_.wait(); }
 

@@ -57,6 +57,10 @@ class async_mutex {
 
     bool owns_lock() const noexcept { return mutex_ != nullptr; }
     explicit operator bool() const noexcept { return owns_lock(); }
+    /// The mutex this guard owns (null when it owns none).
+    async_mutex* mutex() const noexcept { return mutex_; }
+    /// Gives up ownership without unlocking: the caller now owns the lock (or nothing).
+    [[nodiscard]] async_mutex* release() noexcept { return std::exchange(mutex_, nullptr); }
     /// Unlocks before the end of the scope; the guard then owns nothing.
     void unlock() noexcept {
       assert(mutex_ != nullptr && "lock_guard::unlock: the guard owns no lock");
@@ -150,7 +154,16 @@ class async_mutex {
 
     async_mutex* mutex_;
     bool queued_ = false;
+    bool cancelable_ = true;  // false only for relock_awaiter
   };
+
+  /// A lock that is not a cancellation point: async_condition_variable re-acquires the mutex with
+  /// it after a wait, also a canceled one.
+  class relock_awaiter : public lock_awaiter {
+   public:
+    explicit relock_awaiter(async_mutex& mutex) noexcept : lock_awaiter(mutex) { cancelable_ = false; }
+  };
+  friend class async_condition_variable;
 
   class scoped_lock_awaiter : public lock_awaiter {
    public:
@@ -178,7 +191,7 @@ class async_mutex {
         continue;
       }
       if (!armed) {
-        if (!w.arm(&lock_awaiter::cancel)) {
+        if (w.cancelable_ && !w.arm(&lock_awaiter::cancel)) {
           guard_.unlock();
           return false;  // stop was requested: canceled, the mutex untouched
         }

@@ -17,6 +17,11 @@
 // request (the acquire does not suspend). Cancel-safe: a canceled acquire never takes a permit
 // and never loses one. Whether the permit or the cancellation wins is decided under the
 // semaphore's guard: if release() handed the task a permit first, the acquire succeeds.
+//
+// Bounded: async_semaphore(initial, maximum) never holds more than `maximum` free permits. A
+// release() that would leave more free throws std::overflow_error and releases nothing (usually a
+// double release: a bug to see at once, not to hide by clamping). Unbounded (one argument): up
+// to max_permits, checked only by an assert.
 #pragma once
 
 #include <atomic>
@@ -24,6 +29,7 @@
 #include <coroutine>
 #include <cstddef>
 #include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "coring/detail/spin_lock.hpp"
@@ -41,6 +47,10 @@ class async_semaphore {
   /// Throws std::invalid_argument when `initial_permits` is above max_permits (a negative count
   /// converted to std::size_t is).
   explicit async_semaphore(std::size_t initial_permits) : state_(checked_permits(initial_permits) << 1) {}
+  /// A bounded semaphore: at most `maximum` free permits (see the top). Throws
+  /// std::invalid_argument when `maximum` is 0 or above max_permits, or `initial_permits` above it.
+  async_semaphore(std::size_t initial_permits, std::size_t maximum)
+      : state_(checked_permits(initial_permits, maximum) << 1), maximum_(maximum) {}
   async_semaphore(const async_semaphore&) = delete;
   async_semaphore& operator=(const async_semaphore&) = delete;
 
@@ -59,12 +69,15 @@ class async_semaphore {
   }
 
   /// Adds `n` permits: the first up to n waiters (FIFO) each get one, the rest become available.
-  void release(std::size_t n = 1) noexcept {
+  /// Bounded semaphore: throws std::overflow_error, releasing nothing, when more than maximum()
+  /// permits would be free.
+  void release(std::size_t n = 1) {
     if (n == 0) return;
     std::size_t s = state_.load(std::memory_order_relaxed);
     for (;;) {
       if ((s & has_waiters) == 0) {
         assert(n <= max_permits - (s >> 1) && "async_semaphore::release: too many permits");
+        if (n > maximum_ - (s >> 1)) throw_overflow(n, s >> 1);
         if (state_.compare_exchange_weak(s, s + n * permit, std::memory_order_release,
                                          std::memory_order_relaxed)) {
           return;
@@ -78,6 +91,8 @@ class async_semaphore {
 
   /// Permits free right now (a snapshot: other threads may change it at once).
   std::size_t available() const noexcept { return state_.load(std::memory_order_relaxed) >> 1; }
+  /// The most free permits this semaphore holds (max_permits when unbounded).
+  std::size_t maximum() const noexcept { return maximum_; }
 
  private:
   // The protocol. `state_` = permits << 1 | has_waiters, where has_waiters says waiters_ is not
@@ -167,7 +182,8 @@ class async_semaphore {
   }
 
   /// Hands up to n permits to waiters and counts the rest; false if there was no waiter any more.
-  bool release_to_waiters(std::size_t n) noexcept {
+  /// Throws (changing nothing) when a bounded semaphore would hold too many free permits.
+  bool release_to_waiters(std::size_t n) {
     detail::waiter* first = nullptr;
     {
       // Storing the permits left over publishes them: a try_acquire() may take the last one and
@@ -177,6 +193,15 @@ class async_semaphore {
       if (state_.load(std::memory_order_relaxed) != has_waiters) {
         guard_.unlock();
         return false;
+      }
+      if (n > maximum_) {
+        // Count the waiters that would take a permit: refuse before anything changes.
+        std::size_t takers = 0;
+        for (detail::waiter* w = waiters_.front(); w != nullptr && takers < n; w = w->next_waiter) ++takers;
+        if (n - takers > maximum_) {
+          guard_.unlock();
+          throw_overflow(n, 0);
+        }
       }
       detail::waiter* last = nullptr;
       for (; n > 0 && !waiters_.empty(); --n) {
@@ -221,8 +246,22 @@ class async_semaphore {
     }
     return permits;
   }
+  static std::size_t checked_permits(std::size_t permits, std::size_t maximum) {
+    if (maximum == 0 || maximum > max_permits) {
+      throw std::invalid_argument("coring::async_semaphore: maximum must be 1..max_permits");
+    }
+    if (permits > maximum)
+      throw std::invalid_argument("coring::async_semaphore: initial permits above the maximum");
+    return permits;
+  }
+  [[noreturn]] void throw_overflow(std::size_t n, std::size_t available) const {
+    throw std::overflow_error("coring::async_semaphore::release(" + std::to_string(n) +
+                              "): " + std::to_string(available) + " free permits and a maximum of " +
+                              std::to_string(maximum_));
+  }
 
   std::atomic<std::size_t> state_;
+  std::size_t maximum_ = max_permits;  // set once
   detail::spin_lock guard_;
   detail::waiter_list waiters_;
   detail::late_touches late_;  // last member: destroyed (waited for) before the others

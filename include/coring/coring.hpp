@@ -2,10 +2,13 @@
 // Everything coring offers, in one include.
 #pragma once
 
+#include "coring/async_condition_variable.hpp"
 #include "coring/async_event.hpp"
 #include "coring/async_latch.hpp"
 #include "coring/async_mutex.hpp"
 #include "coring/async_semaphore.hpp"
+#include "coring/async_shared_mutex.hpp"
+#include "coring/broadcast.hpp"
 #include "coring/channel.hpp"
 #include "coring/event_loop.hpp"
 #include "coring/executor.hpp"
@@ -23,6 +26,7 @@
 #include "coring/net/unix_listener.hpp"
 #include "coring/net/unix_stream.hpp"
 #include "coring/on.hpp"
+#include "coring/oneshot.hpp"
 #include "coring/receive_stream.hpp"
 #include "coring/received_chunk.hpp"
 #include "coring/result.hpp"
@@ -37,6 +41,8 @@
 #include "coring/task.hpp"
 #include "coring/task_group.hpp"
 #include "coring/timeout.hpp"
+#include "coring/unbounded_channel.hpp"
 #include "coring/wait_fd.hpp"
+#include "coring/watch.hpp"
 #include "coring/when_all.hpp"
 #include "coring/when_any.hpp"

@@ -21,6 +21,8 @@
 //   1. the runtime stops taking work: a task spawned from now on completes at once as canceled
 //      (its join_handle reports errc::operation_canceled, block_on() throws
 //      std::system_error(operation_canceled)), and on(ex) to this runtime throws that error;
+//      then the blocking pool is joined: its queued jobs never run (their tasks resume with
+//      operation_canceled) and shutdown waits for the running ones (spawn_blocking.hpp);
 //   2. the CPU workers stop and are joined: queued tasks are not run any more;
 //   3. each event loop stops, cancels every ring operation in flight and reaps until the kernel
 //      holds none, or until runtime_options::shutdown_timeout has passed, then its thread is joined;
@@ -78,6 +80,9 @@ struct runtime_options {
   /// How long shutdown waits for the kernel to give back canceled ring operations (step 3 of
   /// shutdown) before it gives up on them and leaks the tasks that own their memory.
   std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(10);
+  /// Most threads of this runtime's blocking pool (spawn_blocking) at once; more jobs queue. Its
+  /// threads start on demand and exit after 10 s idle; shutdown joins them. 1 to 65536.
+  unsigned blocking_threads = 512;
 };
 // ring_entries must be 1 to 32768 (the kernel's limit); receive_buffers a power of two up to 32768;
 // other values make the constructor throw std::invalid_argument saying which and why.

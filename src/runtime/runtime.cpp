@@ -10,6 +10,8 @@
 //   2. Refuse: every scheduler of the runtime (the io pool, its loops, the CPU pool) is marked shut
 //      down. From then on spawn() completes a task at once as canceled, block_on() throws
 //      operation_canceled, on(ex) throws it instead of parking the task on a dead pool.
+//      The blocking pool is joined: queued jobs are dropped (their tasks resume as canceled),
+//      running ones are waited for; later spawn_blocking awaits end at once as canceled.
 //   3. CPU workers stop and are joined; what they had queued stays queued.
 //   4. Each event loop stops after its turn, cancels every ring op in flight and reaps until the
 //      kernel holds none or runtime_options::shutdown_timeout has passed (drain); threads joined.
@@ -34,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "blocking/blocking_pool.hpp"
 #include "io/io_pool.hpp"
 #include "runtime/task_registry.hpp"
 #include "scheduler/cpu_pool.hpp"
@@ -46,6 +49,7 @@ namespace {
 
 constexpr unsigned max_ring_entries = 32768;  // the kernel's IORING_MAX_ENTRIES
 constexpr unsigned max_receive_buffers = 32768;
+constexpr unsigned max_blocking_threads = 65536;
 
 void validate(const runtime_options& options) {
   auto reject = [](const std::string& why) {
@@ -66,6 +70,10 @@ void validate(const runtime_options& options) {
   }
   if (options.receive_buffer_size == 0) reject("receive_buffer_size must be at least 1 byte");
   if (options.shutdown_timeout.count() < 0) reject("shutdown_timeout must not be negative");
+  if (options.blocking_threads == 0 || options.blocking_threads > max_blocking_threads) {
+    reject("blocking_threads " + std::to_string(options.blocking_threads) + " is not 1 to " +
+           std::to_string(max_blocking_threads));
+  }
 }
 
 }  // namespace
@@ -74,6 +82,7 @@ struct runtime_state {
   task_registry registry;
   std::unique_ptr<io_pool> io;
   std::unique_ptr<cpu_pool> cpu;
+  std::shared_ptr<blocking_pool> blocking;  // spawn_blocking's threads may outlive the runtime
   std::chrono::milliseconds shutdown_timeout;
   std::mutex shutdown_mutex;
   bool threads_stopped = false;
@@ -93,6 +102,8 @@ struct runtime_state {
         loop_config{options.ring_entries, options.idle_spin, options.receive_buffers,
                     options.receive_buffer_size, spin_yields});
     cpu = std::make_unique<cpu_pool>(&registry, io.get(), cpu_threads, options.idle_spin, spin_yields);
+    blocking = std::make_shared<blocking_pool>(options.blocking_threads);
+    registry.set_blocking(blocking.get());
     enlist(this);
   }
 
@@ -120,6 +131,7 @@ struct runtime_state {
     if (!threads_stopped) {
       if (grace.count() > 0) wind_down(std::chrono::steady_clock::now() + grace);
       refuse(scheduler::refusal::shut_down);
+      blocking->shutdown();
       cpu->stop();
       leaked = !io->stop(std::chrono::steady_clock::now() + shutdown_timeout);
       threads_stopped = true;

@@ -26,6 +26,8 @@
 
 namespace coring::detail {
 
+class blocking_pool;
+
 class task_registry {
  public:
   using exception_handler = std::function<void(std::exception_ptr)>;
@@ -50,6 +52,11 @@ class task_registry {
   /// A standalone event_loop's registry: the loop to wake when one of its tasks finishes on another
   /// thread (its run() checks for the end of its tasks between turns).
   void set_loop_to_notify(event_loop_impl* loop) noexcept { loop_to_notify_ = loop; }
+
+  /// The runtime's blocking pool for spawn_blocking (null: a standalone event_loop's registry,
+  /// whose tasks use the process-wide pool). Set once, before any task.
+  void set_blocking(blocking_pool* pool) noexcept { blocking_ = pool; }
+  blocking_pool* blocking() const noexcept { return blocking_; }
 
   void set_exception_handler(exception_handler handler);
   /// Hands an exception nobody observed (a detached task's; from the combinators through
@@ -86,6 +93,7 @@ class task_registry {
   counter_slot& this_thread_counters() noexcept;
 
   event_loop_impl* loop_to_notify_ = nullptr;  // set once, before any task
+  blocking_pool* blocking_ = nullptr;          // set once, before any task
   std::uint64_t id_ = 0;                       // set once
   unsigned late_reports_ = 0;                  // report_late calls in progress, under its lock
   shard shards_[shard_count];

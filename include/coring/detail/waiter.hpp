@@ -177,6 +177,7 @@ class late_touches {
 class waiter_list {
  public:
   bool empty() const noexcept { return head_ == nullptr; }
+  waiter* front() const noexcept { return head_; }
   void push_back(waiter& w) noexcept {
     w.next_waiter = nullptr;
     w.prev = tail_;
