@@ -186,6 +186,7 @@ std::size_t event_loop_impl::turn(bool may_block) {
   attach();
   thread_binding binding(this);
   std::size_t handled = 0;
+  const std::uint64_t placed = placed_.load(std::memory_order_relaxed);  // before the take: see load()
   ready_.push_list(remote_.take_all());
   handled += run_ready();
   handled += fire_timers();
@@ -217,6 +218,8 @@ std::size_t event_loop_impl::turn(bool may_block) {
   if (blocks && !remote_.empty()) spin_.woken_after(std::chrono::steady_clock::now() - slept_at);
   queue_depth_.store(ready_.size(), std::memory_order_relaxed);
   timer_count_.store(timers_.size(), std::memory_order_relaxed);
+  published_load_.store(ready_.size() + backend_->in_flight() + timers_.size(), std::memory_order_relaxed);
+  published_placed_.store(placed, std::memory_order_relaxed);
   return handled;
 }
 
