@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <coring/coring.hpp>
 #include <map>
@@ -60,7 +61,7 @@ task<void> serve(tcp_listener& listener, coring::executor connections_on, int co
   auto incoming = listener.incoming();
   for (int i = 0; i < connections; ++i) {
     auto s = co_await coring::timeout(std::chrono::seconds(30), incoming.next());
-    REQUIRE(s);
+    REQUIRE_MESSAGE(s, "accept " << i << ": " << s.error().message());
     coring::spawn_detached(connections_on, echo(std::move(*s), tally));
   }
 }
@@ -86,7 +87,12 @@ void run_clients(std::uint16_t port, int count) {
     const char byte = static_cast<char>('a' + i % 26);
     REQUIRE(::write(fds[i], &byte, 1) == 1);
     char back = 0;
-    REQUIRE(::read(fds[i], &back, 1) == 1);
+    ssize_t n;
+    do {
+      n = ::read(fds[i], &back, 1);
+    } while (n < 0 && errno == EINTR);
+    const int error = n < 0 ? errno : 0;
+    REQUIRE_MESSAGE(n == 1, "connection " << i << ": read gave " << n << ", errno " << error);
     CHECK(back == byte);
   }
   for (int fd : fds) ::close(fd);
@@ -101,9 +107,10 @@ std::uint16_t port_of(const tcp_listener& listener) {
 }  // namespace
 
 TEST_CASE("64 connections accepted by the echo server with io_threads = 2 are served by both loops") {
-  runtime rt{{.io_threads = 2, .cpu_threads = 1}};
+  // Declared before the runtime: its shutdown destroys tasks that still use them.
   tcp_listener listener = tcp_listener::bind(endpoint::loopback_v4(0)).value();
   thread_tally tally;
+  runtime rt{{.io_threads = 2, .cpu_threads = 1}};
   auto server = coring::spawn(rt.io(), serve(listener, rt.io_balanced(), 64, tally));
   run_clients(port_of(listener), 64);
   rt.block_on(std::move(server));
@@ -119,9 +126,10 @@ TEST_CASE("64 connections accepted by the echo server with io_threads = 2 are se
 }
 
 TEST_CASE("connections spawned with rt.io() from the accepting loop all stay on that loop") {
-  runtime rt{{.io_threads = 2, .cpu_threads = 1}};
+  // Declared before the runtime: its shutdown destroys tasks that still use them.
   tcp_listener listener = tcp_listener::bind(endpoint::loopback_v4(0)).value();
   thread_tally tally;
+  runtime rt{{.io_threads = 2, .cpu_threads = 1}};
   auto server = coring::spawn(rt.io(), serve(listener, rt.io(), 16, tally));
   run_clients(port_of(listener), 16);
   rt.block_on(std::move(server));
@@ -131,9 +139,9 @@ TEST_CASE("connections spawned with rt.io() from the accepting loop all stay on 
 }
 
 TEST_CASE("io_balanced() spreads tasks over every loop from a CPU worker and from a foreign thread") {
-  runtime rt{{.io_threads = 3, .cpu_threads = 2}};
   thread_tally from_cpu;
   thread_tally from_main;
+  runtime rt{{.io_threads = 3, .cpu_threads = 2}};
   auto busy = [](thread_tally& tally) -> task<void> {
     tally.count();
     (void)co_await coring::sleep_for(std::chrono::milliseconds(50));  // keeps the loop loaded

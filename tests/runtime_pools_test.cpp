@@ -57,7 +57,9 @@ TEST_CASE("an io-only runtime (cpu_threads = 0) does I/O and timers; rt.cpu() th
   CHECK(rt.block_on(body()) == 42);
 }
 
-TEST_CASE("a CPU-only runtime (io_threads = 0) runs block_on on the CPU pool; I/O there is not supported") {
+TEST_CASE(
+    "a CPU-only runtime (io_threads = 0) runs block_on on the CPU pool; I/O, timers and timeouts there are "
+    "not supported") {
   runtime rt{{.io_threads = 0, .cpu_threads = 2}};
   CHECK(rt.metrics().io_threads == 0);
   CHECK(rt.metrics().cpu_threads == 2);
@@ -75,6 +77,10 @@ TEST_CASE("a CPU-only runtime (io_threads = 0) runs block_on on the CPU pool; I/
     (void)co_await ch.send(a + b);
     auto got = co_await ch.receive();
     CHECK(got);
+    // No timer: a timeout cannot run, and says so instead of timed_out or operation_canceled.
+    coring::channel<int> empty{1};
+    auto waited = co_await coring::timeout(std::chrono::seconds(5), empty.receive());
+    CHECK(waited.error() == std::errc::not_supported);
     co_return *got - co_await coring::spawn(co_await coring::this_executor(), forty_two());
   };
   CHECK(rt.block_on(body()) == 42);

@@ -9,6 +9,9 @@
 // Where tasks run: a task spawned on rt.io() or rt.cpu() runs there and resumes there after every
 // I/O operation, timer or join; only `co_await coring::on(ex)` moves it to another pool.
 //
+// A runtime may have one pool only (runtime_options::io_threads or cpu_threads = 0): asking for
+// the missing one (io(), io_balanced(), cpu()) throws std::logic_error.
+//
 // Thread safety: io(), cpu(), metrics(), block_on() and shutdown() may be called from any thread
 // (block_on() not from the runtime's own threads: it would deadlock, so it throws logic_error).
 //
@@ -61,8 +64,8 @@ inline constexpr unsigned one_per_core = ~0u;
 
 struct runtime_options {
   /// Event loops in the io pool, each with its own ring and thread. 0: no io pool (a CPU-only
-  /// runtime: rt.io() throws std::logic_error, block_on() runs its task on the CPU pool, and I/O
-  /// or timers awaited there complete at once with errc::not_supported).
+  /// runtime: rt.io() throws std::logic_error, block_on() runs its task on the CPU pool, and I/O,
+  /// sleeps and timeout() awaited there complete at once with errc::not_supported).
   unsigned io_threads = 1;
   /// CPU workers (one_per_core: one per hardware thread). 0: no CPU pool (an io-only runtime:
   /// rt.cpu() throws std::logic_error).
