@@ -218,7 +218,7 @@ void wait_for(const std::atomic<bool>& flag) {
 
 struct pool {
   const char* name;
-  coring::executor (coring::runtime::*get)() const noexcept;
+  coring::executor (coring::runtime::*get)() const;
 };
 constexpr std::array<pool, 2> both_pools = {pool{"io pool", &coring::runtime::io},
                                             pool{"CPU pool", &coring::runtime::cpu}};

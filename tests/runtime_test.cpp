@@ -472,8 +472,8 @@ TEST_CASE("metrics count spawned and completed tasks and ring traffic") {
   CHECK(after.ring_completions >= before.ring_completions + 2);
 }
 
-TEST_CASE("runtime options: zero cpu_threads means one per hardware thread") {
-  runtime rt{{.io_threads = 2, .cpu_threads = 0}};
+TEST_CASE("runtime options: cpu_threads = one_per_core means one per hardware thread") {
+  runtime rt{{.io_threads = 2, .cpu_threads = coring::one_per_core}};
   const auto m = rt.metrics();
   CHECK(m.io_threads == 2);
   CHECK(m.cpu_threads == std::max(1u, std::thread::hardware_concurrency()));

@@ -40,6 +40,7 @@
 #include "coring/sync_wait.hpp"
 #include "coring/task.hpp"
 #include "coring/task_group.hpp"
+#include "coring/this_executor.hpp"
 #include "coring/timeout.hpp"
 #include "coring/unbounded_channel.hpp"
 #include "coring/wait_fd.hpp"

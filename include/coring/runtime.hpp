@@ -9,6 +9,9 @@
 // Where tasks run: a task spawned on rt.io() or rt.cpu() runs there and resumes there after every
 // I/O operation, timer or join; only `co_await coring::on(ex)` moves it to another pool.
 //
+// A runtime may have one pool only (runtime_options::io_threads or cpu_threads = 0): asking for
+// the missing one (io(), io_balanced(), cpu()) throws std::logic_error.
+//
 // Thread safety: io(), cpu(), metrics(), block_on() and shutdown() may be called from any thread
 // (block_on() not from the runtime's own threads: it would deadlock, so it throws logic_error).
 //
@@ -57,11 +60,18 @@
 
 namespace coring {
 
+/// For runtime_options::io_threads or cpu_threads: one thread per hardware thread
+/// (std::thread::hardware_concurrency(), at least 1).
+inline constexpr unsigned one_per_core = ~0u;
+
 struct runtime_options {
-  /// Event loops in the io pool, each with its own ring and thread.
+  /// Event loops in the io pool, each with its own ring and thread. 0: no io pool (a CPU-only
+  /// runtime: rt.io() throws std::logic_error, block_on() runs its task on the CPU pool, and I/O,
+  /// sleeps and timeout() awaited there complete at once with errc::not_supported).
   unsigned io_threads = 1;
-  /// CPU workers; 0 means std::thread::hardware_concurrency().
-  unsigned cpu_threads = 0;
+  /// CPU workers (one_per_core: one per hardware thread). 0: no CPU pool (an io-only runtime:
+  /// rt.cpu() throws std::logic_error).
+  unsigned cpu_threads = one_per_core;
   /// Submission queue entries per ring (the completion queue gets twice as many).
   unsigned ring_entries = 256;
   /// How long a thread that just ran something keeps looking for more before it sleeps: a hop
@@ -85,7 +95,8 @@ struct runtime_options {
   unsigned blocking_threads = 512;
 };
 // ring_entries must be 1 to 32768 (the kernel's limit); receive_buffers a power of two up to 32768;
-// other values make the constructor throw std::invalid_argument saying which and why.
+// io_threads and cpu_threads must not both be 0; other values make the constructor throw
+// std::invalid_argument saying which and why.
 
 namespace detail {
 
@@ -154,6 +165,15 @@ class block_on_signal {
 };
 
 template <class T>
+task<T> join_body(join_handle<T> handle) {
+  if constexpr (std::is_void_v<T>) {
+    co_await handle;
+  } else {
+    co_return co_await handle;
+  }
+}
+
+template <class T>
 task<void> block_on_body(task<T> body, block_on_signal<T> signal) {
   block_on_state<T>& state = signal.state();
   try {
@@ -183,20 +203,37 @@ class runtime {
   runtime(const runtime&) = delete;
   runtime& operator=(const runtime&) = delete;
 
-  /// The io pool: tasks here may do I/O directly on their loop's ring.
-  executor io() const noexcept;
+  /// The io pool: tasks here may do I/O directly on their loop's ring. A task spawned here from
+  /// one of the pool's loops runs on that loop; from any other thread, on the next loop
+  /// round-robin. Throws std::logic_error when the runtime has no io pool (io_threads = 0).
+  executor io() const;
+  /// The io pool, placing every task spawned on it (from any thread, also from an io loop) on
+  /// the loop with the least load: tasks queued, requests in the kernel and timers pending, as the
+  /// loop counted them at the end of its last turn, plus the tasks placed on it since; equal
+  /// loads take turns. For a server's connections: see spawn.hpp. Throws std::logic_error when
+  /// the runtime has no io pool.
+  executor io_balanced() const;
   /// The CPU pool: for computation; I/O awaited here is handed to an io loop and the task
-  /// resumes here when it completes.
-  executor cpu() const noexcept;
+  /// resumes here when it completes. Throws std::logic_error when the runtime has no CPU pool
+  /// (cpu_threads = 0).
+  executor cpu() const;
 
-  /// Runs `t` on the io pool and blocks the calling thread until it finishes; returns its value
-  /// or rethrows its exception.
+  /// Runs `t` on the io pool (on the CPU pool in a runtime without io pool) and blocks the
+  /// calling thread until it finishes; returns its value or rethrows its exception.
   template <class T>
   T block_on(task<T> t) {
     check_block_on_allowed();
     detail::block_on_state<T> state;
-    spawn_detached(io(), detail::block_on_body(std::move(t), detail::block_on_signal<T>{state}));
+    spawn_detached(main_executor(), detail::block_on_body(std::move(t), detail::block_on_signal<T>{state}));
     return state.wait_and_take();
+  }
+  /// Blocks the calling thread until the spawned task behind `handle` finishes; returns its value
+  /// or rethrows its exception (std::system_error(errc::operation_canceled) if it was canceled
+  /// before it started or destroyed by shutdown; std::logic_error for an empty handle or one
+  /// whose result was taken). The task keeps running where it was spawned.
+  template <class T>
+  T block_on(join_handle<T> handle) {
+    return block_on(detail::join_body(std::move(handle)));
   }
 
   /// Stops and joins every thread and destroys unfinished tasks (steps 1-4 at the top of this
@@ -218,6 +255,7 @@ class runtime {
 
  private:
   void check_block_on_allowed() const;
+  executor main_executor() const noexcept;  // block_on's: the io pool, else the CPU pool
 
   std::unique_ptr<detail::runtime_state> state_;
 };

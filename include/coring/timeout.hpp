@@ -25,6 +25,8 @@
 // gives that result, not timed_out. A cancellation always comes back as a value, never as an
 // exception: errc::timed_out when the timer caused it, errc::operation_canceled when the awaiting
 // task was asked to stop (also when it was asked before the timeout began), for both forms.
+// In a runtime without io pool no timer can run: timeout stops the work at once and gives
+// errc::not_supported (unless the work had already finished with its own result).
 #pragma once
 
 #include <chrono>
@@ -72,10 +74,10 @@ task<void> keep_result(task<R> work, std::optional<timeout_result_t<R>>& out) {
   }
 }
 
-/// True when the sleep elapsed (false when it was canceled: the awaiting task was asked to stop,
-/// or the work finished first).
-inline task<bool> timeout_timer(std::chrono::nanoseconds limit) {
-  co_return (co_await sleep_for(limit)).has_value();
+/// Empty when the sleep elapsed; operation_canceled when the awaiting task was asked to stop or
+/// the work finished first; not_supported where there is no io loop (a CPU-only runtime).
+inline task<std::error_code> timeout_timer(std::chrono::nanoseconds limit) {
+  co_return (co_await sleep_for(limit)).error();
 }
 
 template <class R>
@@ -83,9 +85,14 @@ task<timeout_result_t<R>> race_timeout(task<R> work, std::chrono::nanoseconds li
   using out_t = timeout_result_t<R>;
   std::optional<out_t> finished;  // the work's own result, kept even when the timer wins the race
   bool fired = false;
+  bool no_timer = false;  // no io loop to keep the timer (a CPU-only runtime)
   try {
     auto outcome = co_await when_any_of(keep_result(std::move(work), finished), timeout_timer(limit));
-    fired = outcome.index == 1 && std::get<1>(outcome.value);
+    if (outcome.index == 1) {
+      const std::error_code timer = std::get<1>(outcome.value);
+      fired = !timer;
+      no_timer = timer == std::errc::not_supported;
+    }
   } catch (const std::system_error& e) {
     // A stop request for the awaiting task, or the work's own wait ending as canceled (it throws
     // for void waits): reported as a value, as the ring form does.
@@ -93,6 +100,7 @@ task<timeout_result_t<R>> race_timeout(task<R> work, std::chrono::nanoseconds li
   }
   if (finished && !is_canceled_result(*finished)) co_return std::move(*finished);
   if (fired) co_return std::make_error_code(std::errc::timed_out);
+  if (no_timer) co_return std::make_error_code(std::errc::not_supported);
   co_return std::make_error_code(std::errc::operation_canceled);
 }
 

@@ -205,6 +205,7 @@ std::size_t event_loop_impl::turn(bool may_block) {
   attach();
   thread_binding binding(this);
   std::size_t handled = 0;
+  const std::uint64_t placed = placed_.load(std::memory_order_relaxed);  // before the take: see load()
   ready_.push_list(remote_.take_all());
   handled += run_ready();
   handled += fire_timers();
@@ -239,13 +240,15 @@ std::size_t event_loop_impl::turn(bool may_block) {
   if (blocks && !remote_.empty()) spin_.woken_after(std::chrono::steady_clock::now() - slept_at);
   queue_depth_.store(ready_.size(), std::memory_order_relaxed);
   timer_count_.store(timers_.size(), std::memory_order_relaxed);
+  published_load_.store(ready_.size() + backend_->in_flight() + timers_.size(), std::memory_order_relaxed);
+  published_placed_.store(placed, std::memory_order_relaxed);
   if (hosted_) {
     // The ring must hold what it needs to signal the descriptor: the wake-up read re-armed during
     // the reap, requests made by completion handlers. The loop's own wait would submit them.
     backend_->flush();
     // The host sleeps in its own poll until the descriptor is readable: from now on work from
-    // other threads wakes the ring (whose wake-up read then signals the descriptor), as if this
-    // loop slept in its own wait. Work queued just before is caught by the re-check.
+    // other threads wakes it (wake() signals the descriptor too), as if this loop slept in its
+    // own wait. Work queued just before is caught by the re-check.
     sleeping_.store(true, std::memory_order_seq_cst);
     if (!remote_.empty() && sleeping_.exchange(false, std::memory_order_seq_cst)) backend_->wake();
   }

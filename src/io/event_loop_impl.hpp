@@ -5,7 +5,8 @@
 //   set once: backend_, registry (via scheduler)
 //   loop thread only: spin_ (adaptive, see scheduler/adaptive_spin.hpp)
 //   loop thread only: ready_, timers_, the backend's submission and completion side
-//   any thread: remote_ (push), sleeping_, stop_requested_, wake-up counter
+//   any thread: remote_ (push), sleeping_, stop_requested_, wake-up counter, placed_ (balancers)
+//   loop thread, read by any: queue_depth_, timer_count_, published_load_/published_placed_
 //
 // A turn of the loop (turn()):
 //   1. take everything other threads posted (remote_) into the ready queue
@@ -123,6 +124,17 @@ class event_loop_impl final : public scheduler, private completion_sink {
   bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
   loop_counters counters() const noexcept;
+
+  /// How busy the loop is, for io_pool's balanced placement (any thread, relaxed, approximate):
+  /// what it had queued, in the kernel and in its timer heap at the end of its last turn, plus the
+  /// tasks placed on it since.
+  std::uint64_t load() const noexcept {
+    const std::uint64_t seen = published_placed_.load(std::memory_order_relaxed);
+    const std::uint64_t placed = placed_.load(std::memory_order_relaxed);
+    return published_load_.load(std::memory_order_relaxed) + (placed > seen ? placed - seen : 0);
+  }
+  /// Counts one task placed here by a balancer (any thread).
+  void note_placed() noexcept { placed_.fetch_add(1, std::memory_order_relaxed); }
   const char* backend_name() const noexcept { return backend_->describe(); }
 
  private:
@@ -175,6 +187,10 @@ class event_loop_impl final : public scheduler, private completion_sink {
   std::atomic<std::uint64_t> wakeups_{0};
   std::atomic<std::uint64_t> queue_depth_{0};
   std::atomic<std::uint64_t> timer_count_{0};
+  // Published by the loop thread at the end of each turn, read by balancers (load()).
+  std::atomic<std::uint64_t> published_load_{0};
+  std::atomic<std::uint64_t> published_placed_{0};    // placed_ as read at the start of that turn
+  alignas(64) std::atomic<std::uint64_t> placed_{0};  // balancers only: tasks placed here, ever
 };
 
 }  // namespace coring::detail

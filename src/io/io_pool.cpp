@@ -57,6 +57,30 @@ event_loop_impl* io_pool::pick_loop() noexcept {
   return loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()].get();
 }
 
+event_loop_impl* io_pool::least_loaded_loop() noexcept {
+  const std::size_t n = loops_.size();
+  std::size_t best = 0;
+  if (n > 1) {
+    // Where the scan starts turns per calling thread, so equal loads take turns without a shared
+    // counter; a strictly smaller load wins.
+    thread_local unsigned rotation = 0;
+    const std::size_t start = rotation++ % n;
+    best = start;
+    std::uint64_t best_load = loops_[start]->load();
+    for (std::size_t i = 1; i < n && best_load > 0; ++i) {
+      const std::size_t candidate = (start + i) % n;
+      const std::uint64_t load = loops_[candidate]->load();
+      if (load < best_load) {
+        best = candidate;
+        best_load = load;
+      }
+    }
+  }
+  event_loop_impl* loop = loops_[best].get();
+  loop->note_placed();
+  return loop;
+}
+
 void io_pool::run_loop(unsigned index) noexcept {
   event_loop_impl& loop = *loops_[index];
   thread_context& ctx = this_thread();

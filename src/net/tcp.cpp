@@ -112,6 +112,7 @@ result<tcp_listener> tcp_listener::bind(const endpoint& local, listen_options op
   const int one = 1;
   if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
       (options.reuse_port && ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
+      (options.no_delay && ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) ||
       ::bind(fd, local.data(), local.size()) != 0 || ::listen(fd, options.backlog) != 0) {
     return std::error_code(errno, std::system_category());
   }

@@ -74,6 +74,13 @@ void validate(const runtime_options& options) {
     reject("blocking_threads " + std::to_string(options.blocking_threads) + " is not 1 to " +
            std::to_string(max_blocking_threads));
   }
+  if (options.io_threads == 0 && options.cpu_threads == 0) {
+    reject("io_threads and cpu_threads are both 0: a runtime needs an io pool, a CPU pool or both");
+  }
+}
+
+unsigned thread_count(unsigned requested) noexcept {
+  return requested == one_per_core ? std::max(1u, std::thread::hardware_concurrency()) : requested;
 }
 
 }  // namespace
@@ -93,24 +100,31 @@ struct runtime_state {
 
   explicit runtime_state(const runtime_options& options) : shutdown_timeout(options.shutdown_timeout) {
     validate(options);
-    const unsigned cpu_threads =
-        options.cpu_threads != 0 ? options.cpu_threads : std::max(1u, std::thread::hardware_concurrency());
+    const unsigned io_threads = thread_count(options.io_threads);
+    const unsigned cpu_threads = thread_count(options.cpu_threads);
     // More threads than CPUs to run them: an idle spin may keep the thread it waits for off the CPU.
-    const bool spin_yields = std::max(1u, options.io_threads) + cpu_threads > usable_cpus();
-    io = std::make_unique<io_pool>(
-        &registry, options.io_threads,
-        loop_config{options.ring_entries, options.idle_spin, options.receive_buffers,
-                    options.receive_buffer_size, spin_yields});
-    cpu = std::make_unique<cpu_pool>(&registry, io.get(), cpu_threads, options.idle_spin, spin_yields);
+    const bool spin_yields = io_threads + cpu_threads > usable_cpus();
+    if (io_threads > 0) {
+      io = std::make_unique<io_pool>(
+          &registry, io_threads,
+          loop_config{options.ring_entries, options.idle_spin, options.receive_buffers,
+                      options.receive_buffer_size, spin_yields});
+    }
+    if (cpu_threads > 0) {
+      cpu = std::make_unique<cpu_pool>(&registry, io.get(), cpu_threads, options.idle_spin, spin_yields);
+    }
     blocking = std::make_shared<blocking_pool>(options.blocking_threads);
     registry.set_blocking(blocking.get());
     enlist(this);
   }
 
   void refuse(scheduler::refusal why) noexcept {
-    cpu->refuse(why);
-    io->refuse(why);
-    for (const auto& loop : io->loops()) loop->refuse(why);
+    if (cpu) cpu->refuse(why);
+    if (io) {
+      io->refuse(why);
+      io->balanced()->refuse(why);
+      for (const auto& loop : io->loops()) loop->refuse(why);
+    }
   }
 
   /// Step 1: returns once no spawned task is unfinished, or at `deadline`.
@@ -132,8 +146,8 @@ struct runtime_state {
       if (grace.count() > 0) wind_down(std::chrono::steady_clock::now() + grace);
       refuse(scheduler::refusal::shut_down);
       blocking->shutdown();
-      cpu->stop();
-      leaked = !io->stop(std::chrono::steady_clock::now() + shutdown_timeout);
+      if (cpu) cpu->stop();
+      leaked = io && !io->stop(std::chrono::steady_clock::now() + shutdown_timeout);
       threads_stopped = true;
       if (leaked) {
         std::fprintf(stderr,
@@ -146,8 +160,8 @@ struct runtime_state {
     std::vector<work_item*> abandoned;
     do {
       abandoned.clear();
-      cpu->collect_abandoned(abandoned);
-      io->collect_abandoned(abandoned);
+      if (cpu) cpu->collect_abandoned(abandoned);
+      if (io) io->collect_abandoned(abandoned);
     } while (!leaked && registry.destroy_all(abandoned) > 0);
   }
 
@@ -215,11 +229,29 @@ runtime::~runtime() {
   if (state_->leaked) detail::runtime_state::keep_until_exit(std::move(state_));
 }
 
-executor runtime::io() const noexcept {
+executor runtime::io() const {
+  if (!state_->io) {
+    throw std::logic_error(
+        "coring::runtime::io: this runtime has no io pool (runtime_options::io_threads = 0)");
+  }
   return executor{state_->io.get()};
 }
-executor runtime::cpu() const noexcept {
+executor runtime::io_balanced() const {
+  if (!state_->io) {
+    throw std::logic_error(
+        "coring::runtime::io_balanced: this runtime has no io pool (runtime_options::io_threads = 0)");
+  }
+  return executor{state_->io->balanced()};
+}
+executor runtime::cpu() const {
+  if (!state_->cpu) {
+    throw std::logic_error(
+        "coring::runtime::cpu: this runtime has no CPU pool (runtime_options::cpu_threads = 0)");
+  }
   return executor{state_->cpu.get()};
+}
+executor runtime::main_executor() const noexcept {
+  return state_->io ? executor{state_->io.get()} : executor{state_->cpu.get()};
 }
 
 void runtime::shutdown() noexcept {
@@ -237,7 +269,7 @@ void runtime::check_block_on_allowed() const {
         "runtime in the child");
   }
   const detail::thread_context& ctx = detail::this_thread();
-  if (ctx.pool == state_->io.get() || ctx.pool == state_->cpu.get()) {
+  if (ctx.pool != nullptr && (ctx.pool == state_->io.get() || ctx.pool == state_->cpu.get())) {
     throw std::logic_error("coring::runtime::block_on called from one of the runtime's own threads");
   }
 }
@@ -245,14 +277,17 @@ void runtime::check_block_on_allowed() const {
 runtime_metrics runtime::metrics() const noexcept {
   runtime_metrics m;
   const detail::runtime_state& s = *state_;
-  m.io_threads = static_cast<unsigned>(s.io->loops().size());
-  m.cpu_threads = s.cpu->size();
+  m.io_threads = s.io ? static_cast<unsigned>(s.io->loops().size()) : 0;
+  m.cpu_threads = s.cpu ? s.cpu->size() : 0;
   m.tasks_completed = s.registry.completed();
   m.tasks_spawned = s.registry.spawned();
   m.tasks_alive = m.tasks_spawned >= m.tasks_completed ? m.tasks_spawned - m.tasks_completed : 0;
-  m.steals = s.cpu->steals();
-  m.cpu_parks = s.cpu->parks();
-  m.cpu_queue_depth = s.cpu->queue_depth();
+  if (s.cpu) {
+    m.steals = s.cpu->steals();
+    m.cpu_parks = s.cpu->parks();
+    m.cpu_queue_depth = s.cpu->queue_depth();
+  }
+  if (!s.io) return m;
   for (const auto& loop : s.io->loops()) {
     const detail::loop_counters c = loop->counters();
     m.io_queue_depth += c.queue_depth;

@@ -57,6 +57,7 @@ bool cpu_pool::may_run_forks_inline() const noexcept {
 }
 
 event_loop_impl* cpu_pool::io_loop() noexcept {
+  if (io_ == nullptr) return nullptr;  // a CPU-only runtime: I/O here is not supported (start_op)
   const thread_context& ctx = this_thread();
   return ctx.current == this ? io_->loop_for(ctx.worker_index) : io_->pick_loop();
 }

@@ -39,7 +39,8 @@ class scheduler {
   virtual void schedule_later(work_item* item) noexcept = 0;
   /// True when the calling thread runs tasks for this scheduler.
   virtual bool owns_current_thread() const noexcept = 0;
-  /// The event loop that performs I/O for tasks running here (never null for runtime schedulers).
+  /// The event loop that performs I/O for tasks running here (null only for the CPU pool of a
+  /// runtime without io pool: I/O there completes with ENOTSUP).
   virtual event_loop_impl* io_loop() noexcept = 0;
   /// True when a child forked by a task running on the calling thread may simply run here, now:
   /// other threads of this scheduler already have queued work of this thread to take (when_all

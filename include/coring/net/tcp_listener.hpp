@@ -33,6 +33,10 @@ struct listen_options {
   int backlog = 1024;
   /// SO_REUSEPORT: several listeners (one per io loop) may share the port.
   bool reuse_port = false;
+  /// TCP_NODELAY on every accepted socket (Nagle's algorithm off: small writes go out at once).
+  /// Set once on the listening socket, which Linux copies into each socket it accepts, from
+  /// accept() and incoming() alike: no system call per connection.
+  bool no_delay = false;
 };
 
 class tcp_listener {
