@@ -78,9 +78,47 @@ struct buffered_reader_options {
 
 template <class S>
 class buffered_reader {
+  // What the awaitables below run in await_resume when the call could answer from the buffer
+  // (see detail::maybe_ready): a pointer and sizes, so nothing is built twice.
+  struct record_now {
+    buffered_reader* reader = nullptr;
+    std::size_t size = 0;  // 0: the delimiter was empty
+    bool line = false;
+    result<std::string_view> operator()() const noexcept {
+      if (size == 0) return std::make_error_code(std::errc::invalid_argument);
+      return reader->take_record(size, line);
+    }
+  };
+  struct copy_now {
+    buffered_reader* reader = nullptr;
+    std::span<std::byte> out{};
+    result<std::size_t> operator()() const noexcept { return reader->take(out); }
+  };
+  struct exact_now {
+    buffered_reader* reader = nullptr;
+    std::span<std::byte> out{};
+    result<void> operator()() const noexcept {
+      (void)reader->take(out);
+      return {};
+    }
+  };
+  struct buffered_now {
+    const buffered_reader* reader = nullptr;
+    result<std::span<const std::byte>> operator()() const noexcept { return reader->buffered(); }
+  };
+
  public:
   using stream_type = std::remove_reference_t<S>;
   static_assert(async_read_stream<stream_type>, "buffered_reader needs an async_read_stream");
+
+  /// co_await gives result<std::string_view> (read_until, read_line).
+  using record_awaitable = detail::maybe_ready<result<std::string_view>, record_now>;
+  /// co_await gives result<std::size_t> (read).
+  using read_awaitable = detail::maybe_ready<result<std::size_t>, copy_now>;
+  /// co_await gives result<void> (read_exact).
+  using exact_awaitable = detail::maybe_ready<result<void>, exact_now>;
+  /// co_await gives result<std::span<const std::byte>> (fill_buf).
+  using fill_awaitable = detail::maybe_ready<result<std::span<const std::byte>>, buffered_now>;
 
   explicit buffered_reader(S stream, buffered_reader_options options = {})
       : stream_(std::forward<S>(stream)),
@@ -103,49 +141,42 @@ class buffered_reader {
 
   /// Up to out.size() bytes: from the buffer when it holds any (without suspending), else from one
   /// read of the stream. 0 only at the end of the stream (or for an empty span). Cancel-safe.
-  [[nodiscard]] detail::maybe_ready<result<std::size_t>> read(std::span<std::byte> out) {
-    if (begin_ != end_ || out.empty()) return detail::maybe_ready<result<std::size_t>>{take(out)};
-    return detail::maybe_ready<result<std::size_t>>{read_slow(out)};
+  [[nodiscard]] read_awaitable read(std::span<std::byte> out) {
+    if (begin_ != end_ || out.empty()) return read_awaitable{copy_now{this, out}};
+    return read_awaitable{read_slow(out)};
   }
-  [[nodiscard]] detail::maybe_ready<result<std::size_t>> read(std::span<char> out) {
-    return read(std::as_writable_bytes(out));
-  }
+  [[nodiscard]] read_awaitable read(std::span<char> out) { return read(std::as_writable_bytes(out)); }
 
   /// The bytes up to and including the first `delimiter`, consumed, as a view into the buffer
   /// (valid until the next call). See the header comment for the end of the stream and too_long.
-  [[nodiscard]] detail::maybe_ready<result<std::string_view>> read_until(char delimiter) {
-    return until(delimiter, {}, false);
-  }
+  [[nodiscard]] record_awaitable read_until(char delimiter) { return until(delimiter, {}, false); }
   /// The bytes up to and including the first occurrence of `delimiter` (e.g. "\r\n\r\n"), which
   /// must stay alive until the co_await returns.
-  [[nodiscard]] detail::maybe_ready<result<std::string_view>> read_until(std::string_view delimiter) {
-    if (delimiter.empty()) return ready(std::make_error_code(std::errc::invalid_argument));
+  [[nodiscard]] record_awaitable read_until(std::string_view delimiter) {
+    if (delimiter.empty()) return record_awaitable{record_now{this, 0, false}};
     return until('\0', delimiter, false);
   }
   /// The next line without its terminator: "\n" or "\r\n" is stripped (a lone '\r' elsewhere is
   /// kept); a last line without a terminator is given as it is. An empty line gives an empty view;
   /// the end of the stream is stream_errc::end_of_stream.
-  [[nodiscard]] detail::maybe_ready<result<std::string_view>> read_line() { return until('\n', {}, true); }
+  [[nodiscard]] record_awaitable read_line() { return until('\n', {}, true); }
 
   /// Fills all of `out`, or fails: end_of_stream when the stream ends before any byte of it,
   /// unexpected_end_of_stream when it ends inside it. Cancel-safe up to capacity() bytes (see the
   /// header comment).
-  [[nodiscard]] detail::maybe_ready<result<void>> read_exact(std::span<std::byte> out) {
-    if (end_ - begin_ >= out.size()) {
-      (void)take(out);
-      return detail::maybe_ready<result<void>>{result<void>{}};
-    }
-    return detail::maybe_ready<result<void>>{read_exact_slow(out)};
+  [[nodiscard]] exact_awaitable read_exact(std::span<std::byte> out) {
+    if (end_ - begin_ >= out.size()) return exact_awaitable{exact_now{this, out}};
+    return exact_awaitable{read_exact_slow(out)};
   }
-  [[nodiscard]] detail::maybe_ready<result<void>> read_exact(std::span<char> out) {
+  [[nodiscard]] exact_awaitable read_exact(std::span<char> out) {
     return read_exact(std::as_writable_bytes(out));
   }
 
   /// The buffered bytes, after one read of the stream if there were none; empty at the end of the
   /// stream. Nothing is consumed: look, then consume(n). Cancel-safe.
-  [[nodiscard]] detail::maybe_ready<result<std::span<const std::byte>>> fill_buf() {
-    if (begin_ != end_) return detail::maybe_ready<result<std::span<const std::byte>>>{buffered()};
-    return detail::maybe_ready<result<std::span<const std::byte>>>{fill_slow()};
+  [[nodiscard]] fill_awaitable fill_buf() {
+    if (begin_ != end_) return fill_awaitable{buffered_now{this}};
+    return fill_awaitable{fill_slow()};
   }
   /// Drops the first `n` buffered bytes; std::out_of_range when fewer are buffered.
   void consume(std::size_t n) {
@@ -161,15 +192,16 @@ class buffered_reader {
   const stream_type& stream() const noexcept { return stream_; }
 
  private:
-  static detail::maybe_ready<result<std::string_view>> ready(result<std::string_view> r) {
-    return detail::maybe_ready<result<std::string_view>>{std::move(r)};
-  }
-
   /// The fast path of read_until/read_line: the record is already buffered.
-  detail::maybe_ready<result<std::string_view>> until(char single, std::string_view many, bool line) {
+  record_awaitable until(char single, std::string_view many, bool line) {
     const std::size_t at = find(single, many, 0);
-    if (at != npos) return ready(take_record(at + delimiter_size(many), line));
-    return detail::maybe_ready<result<std::string_view>>{until_slow(single, many, line)};
+    if (at != npos) [[likely]]
+      return record_awaitable{record_now{this, at + delimiter_size(many), line}};
+    return wait_until(single, many, line);
+  }
+  /// Out of line, so that the fast path above stays small enough to inline.
+  [[gnu::noinline]] record_awaitable wait_until(char single, std::string_view many, bool line) {
+    return record_awaitable{until_slow(single, many, line)};
   }
 
   task<result<std::size_t>> read_slow(std::span<std::byte> out) {

@@ -57,9 +57,32 @@ namespace coring {
 
 template <class S>
 class buffered_writer {
+  // What the awaitables below run in await_resume when the bytes fit the buffer (see
+  // detail::maybe_ready): a pointer and a span, so nothing is built twice.
+  struct append_now {
+    buffered_writer* writer = nullptr;
+    std::span<const std::byte> bytes{};
+    result<std::size_t> operator()() const noexcept { return writer->append(bytes); }
+  };
+  struct append_all_now {
+    buffered_writer* writer = nullptr;
+    std::span<const std::byte> bytes{};
+    result<void> operator()() const noexcept {
+      (void)writer->append(bytes);
+      return {};
+    }
+  };
+
  public:
   using stream_type = std::remove_reference_t<S>;
   static_assert(async_write_stream<stream_type>, "buffered_writer needs an async_write_stream");
+
+  /// co_await gives result<std::size_t> (write).
+  using write_awaitable = detail::maybe_ready<result<std::size_t>, append_now>;
+  /// co_await gives result<void> (write_all).
+  using write_all_awaitable = detail::maybe_ready<result<void>, append_all_now>;
+  /// co_await gives result<void> (flush).
+  using flush_awaitable = detail::maybe_ready<result<void>, detail::ready_value<result<void>>>;
 
   static constexpr std::size_t default_capacity = 8 * 1024;
 
@@ -92,33 +115,28 @@ class buffered_writer {
 
   /// Takes bytes: all of them into the buffer when they fit, else see the header comment. Gives
   /// how many it took (all, except for a short direct write of a large `bytes`).
-  [[nodiscard]] detail::maybe_ready<result<std::size_t>> write(std::span<const std::byte> bytes) {
-    if (fits(bytes)) return detail::maybe_ready<result<std::size_t>>{append(bytes)};
-    return detail::maybe_ready<result<std::size_t>>{write_slow(bytes)};
+  [[nodiscard]] write_awaitable write(std::span<const std::byte> bytes) {
+    if (fits(bytes)) return write_awaitable{append_now{this, bytes}};
+    return write_awaitable{write_slow(bytes)};
   }
-  [[nodiscard]] detail::maybe_ready<result<std::size_t>> write(std::span<const char> bytes) {
-    return write(std::as_bytes(bytes));
-  }
+  [[nodiscard]] write_awaitable write(std::span<const char> bytes) { return write(std::as_bytes(bytes)); }
 
   /// Takes all of `bytes`, looping over write().
-  [[nodiscard]] detail::maybe_ready<result<void>> write_all(std::span<const std::byte> bytes) {
-    if (fits(bytes)) {
-      (void)append(bytes);
-      return detail::maybe_ready<result<void>>{result<void>{}};
-    }
-    return detail::maybe_ready<result<void>>{write_all_slow(bytes)};
+  [[nodiscard]] write_all_awaitable write_all(std::span<const std::byte> bytes) {
+    if (fits(bytes)) return write_all_awaitable{append_all_now{this, bytes}};
+    return write_all_awaitable{write_all_slow(bytes)};
   }
   /// Text: what converts to a std::string_view (a literal without its NUL), else to a
   /// std::span<const char>.
   template <detail::text_like Text>
-  [[nodiscard]] detail::maybe_ready<result<void>> write_all(const Text& text) {
+  [[nodiscard]] write_all_awaitable write_all(const Text& text) {
     return write_all(detail::text_bytes(text));
   }
 
   /// Writes out everything buffered, then flushes the stream if it has flush().
-  [[nodiscard]] detail::maybe_ready<result<void>> flush() {
-    if (begin_ == end_ && !stream_flushes) return detail::maybe_ready<result<void>>{result<void>{}};
-    return detail::maybe_ready<result<void>>{flush_slow()};
+  [[nodiscard]] flush_awaitable flush() {
+    if (begin_ == end_ && !stream_flushes) return flush_awaitable{detail::ready_value<result<void>>{}};
+    return flush_awaitable{flush_slow()};
   }
 
   /// Drops the buffered bytes unwritten (on purpose: no unflushed_data report).
@@ -141,7 +159,7 @@ class buffered_writer {
     return bytes.size() < capacity_ && bytes.size() <= capacity_ - end_;
   }
 
-  result<std::size_t> append(std::span<const std::byte> bytes) noexcept {
+  std::size_t append(std::span<const std::byte> bytes) noexcept {
     if (!bytes.empty()) std::memcpy(data_.get() + end_, bytes.data(), bytes.size());
     end_ += bytes.size();
     return bytes.size();

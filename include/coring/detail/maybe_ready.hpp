@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
-// maybe_ready<T>: an awaitable that either holds its value already (the call could answer from
-// what it had: no coroutine frame, no suspension) or holds a lazy task<T> that computes it when
-// awaited. The buffered streams answer from their buffer this way, so a read_line whose line is
-// already buffered costs a search and a few stores, not a task.
+// maybe_ready<T, Now>: an awaitable that either can answer at once (the call found what it needs,
+// in a buffer: no coroutine frame, no suspension) or holds a lazy task<T> that computes the answer
+// when awaited. The buffered streams answer from their buffer this way, so a read_line whose line
+// is already buffered costs a search and a few stores, not a task.
+//
+// The ready form holds `Now`, a small function object (a pointer and a few sizes) that makes the
+// T in await_resume, straight into the awaiting task's variable: the value is never built in the
+// awaitable and copied out, which would cost a store-to-load stall per call.
 //
 // Made by a call and awaited at once, by the task that made it (the state it decided on is the
 // object's state at the call). Awaiting it twice is undefined. Resumes like the task it holds;
@@ -11,32 +15,41 @@
 #pragma once
 
 #include <coroutine>
-#include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "coring/task.hpp"
 
 namespace coring::detail {
 
-template <class T>
+template <class T, class Now>
 class [[nodiscard]] maybe_ready {
+  static_assert(std::is_nothrow_default_constructible_v<Now> && std::is_nothrow_copy_constructible_v<Now>);
+
  public:
-  explicit maybe_ready(T value) : value_(std::move(value)) {}
+  explicit maybe_ready(Now now) noexcept : now_(now) {}
   explicit maybe_ready(task<T> slow) noexcept : slow_(std::move(slow)) {}
 
-  bool await_ready() const noexcept { return value_.has_value(); }
+  bool await_ready() const noexcept { return !slow_.valid(); }
   template <class Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
     return slow_.operator co_await().await_suspend(awaiting);
   }
   T await_resume() {
-    if (value_) return std::move(*value_);
+    if (!slow_.valid()) return now_();
     return slow_.operator co_await().await_resume();
   }
 
  private:
-  std::optional<T> value_;
+  Now now_{};
   task<T> slow_;
+};
+
+/// A Now that gives a fixed value (for answers with nothing to compute).
+template <class T>
+struct ready_value {
+  T value{};
+  T operator()() const noexcept { return value; }
 };
 
 }  // namespace coring::detail
