@@ -4,9 +4,9 @@
 // read_until(delim), read_line(), read_exact(span), read(span), and fill_buf()/consume(n) to look
 // at the buffered bytes in place.
 //
-//   coring::buffered_reader in{socket};          // borrows `socket` (an lvalue):
-//   buffered_reader<tcp_stream&> coring::buffered_reader own{std::move(s)};   // owns the stream (an rvalue):
-//   buffered_reader<tcp_stream> for (;;) {
+//   coring::buffered_reader in{socket};         // an lvalue is borrowed: buffered_reader<tcp_stream&>
+//   coring::buffered_reader own{std::move(s)};  // an rvalue is owned: buffered_reader<tcp_stream>
+//   for (;;) {
 //     auto line = co_await in.read_line();       // result<std::string_view>, into the buffer
 //     if (line.error() == coring::stream_errc::end_of_stream) break;  // closed between lines
 //     if (!line) co_return line.error();         // a socket error, stream_errc::too_long, ...
@@ -18,8 +18,9 @@
 // the reader (any member but buffered() and capacity()), which may overwrite or move the bytes.
 // Only the unconsumed tail of an incomplete record moves (to the buffer's front, when the space
 // after it runs short) before the next read. read(span) and read_exact(span) copy from the buffer
-// into the caller's span once; a request of at least capacity() bytes, with nothing buffered, reads
-// straight into the caller's span instead.
+// into the caller's span once; a read() of at least capacity() bytes with nothing buffered, and a
+// read_exact() of more than capacity() bytes past what is buffered, read straight into the
+// caller's span instead.
 //
 // Errors are result values. The stream's own error (errc::connection_reset, operation_canceled,
 // timed_out, ...) is returned as it is. stream_errc::end_of_stream: the stream ended (its read gave
@@ -44,7 +45,8 @@
 // Threads: not thread-safe; one task uses a reader (and its stream's read side) at a time. It
 // resumes where its stream's reads resume (the pool the task awaited from, for coring's streams).
 // The awaitables are awaited at once (`co_await in.read_line()`), by the task that made them; a
-// stream and buffers borrowed by the reader must outlive it. Move-only when S is.
+// stream and buffers borrowed by the reader must outlive it. Movable (views stay valid), not
+// copyable.
 #pragma once
 
 #include <algorithm>
@@ -68,7 +70,8 @@ namespace coring {
 
 struct buffered_reader_options {
   /// The buffer's size (bytes; at least 1). Reads from the stream ask for up to this much; a
-  /// read or read_exact of this many bytes or more, with nothing buffered, bypasses the buffer.
+  /// read() of this many bytes or more with nothing buffered, and a read_exact() of more, go
+  /// straight into the caller's span.
   std::size_t capacity = 8 * 1024;
   /// How far read_until may grow the buffer (doubling) to hold one record before it gives
   /// stream_errc::too_long. 0, or less than capacity: capacity, so the buffer never grows. Once

@@ -3,10 +3,10 @@
 // net::unix_stream, file_stream, another buffered_writer, a test's in-memory stream): many small
 // writes become few large ones.
 //
-//   coring::buffered_writer out{socket};           // borrows `socket` (an lvalue); an rvalue is owned
+//   coring::buffered_writer out{socket};  // borrows `socket` (an lvalue); an rvalue is owned
 //   (void)co_await out.write_all("HTTP/1.1 200 OK\r\n");  // buffered: no suspension, no syscall
-//   (void)co_await out.write_all(body);            // at least capacity() bytes: written straight from `body`
-//   if (auto r = co_await out.flush(); !r) ...     // the stream's error; the unwritten bytes stay buffered
+//   (void)co_await out.write_all(body);  // at least capacity() bytes: written from `body` itself
+//   if (auto r = co_await out.flush(); !r) ...  // the stream's error; unwritten bytes stay buffered
 //
 // write(bytes) copies into the buffer when they fit (without suspending) and gives bytes.size().
 // When they do not, it first writes out what is buffered; then bytes of at least capacity() go to
@@ -28,7 +28,7 @@
 // resumes where its stream's writes resume (the pool the task awaited from, for coring's streams).
 // The awaitables are awaited at once, by the task that made them; bytes handed to a write or
 // write_all that is not done must stay alive until its co_await returns. A stream borrowed by the
-// writer must outlive it. Move-only when S is.
+// writer must outlive it. Movable, not copyable.
 #pragma once
 
 #include <concepts>
