@@ -190,6 +190,52 @@ TEST_CASE("read_until keeps the delimiter, finds a string delimiter split across
   CHECK(run(in.read_until(';')).error() == stream_errc::end_of_stream);
 }
 
+TEST_CASE("lines and records cut at every place by reads and buffer sizes all come out whole") {
+  // A fixed pseudo-random script: lines of 0..40 bytes ending in "\n" or "\r\n", and 4-byte
+  // records, in chunks of 1..23 bytes, read through buffers of 1..24 bytes that may grow to 64.
+  std::uint32_t seed = 12345;
+  const auto next = [&seed](std::uint32_t bound) {
+    seed = seed * 1664525u + 1013904223u;
+    return (seed >> 8) % bound;
+  };
+  for (std::size_t capacity = 1; capacity <= 24; ++capacity) {
+    std::string all;
+    std::vector<std::string> expected;  // lines as read_line gives them; records prefixed "#"
+    for (int i = 0; i < 60; ++i) {
+      if (next(4) == 0) {
+        std::string record(4, '\0');
+        for (char& c : record) c = static_cast<char>('A' + next(26));
+        all += record;
+        expected.push_back("#" + record);
+        continue;
+      }
+      std::string text_line(next(41), '\0');
+      for (char& c : text_line) c = static_cast<char>('a' + next(26));
+      all += text_line + (next(2) == 0 ? "\n" : "\r\n");
+      expected.push_back(text_line);
+    }
+    mock_stream m;
+    for (std::size_t at = 0; at < all.size();) {
+      const std::size_t n = std::min<std::size_t>(1 + next(23), all.size() - at);
+      m.chunks.push_back(all.substr(at, n));
+      at += n;
+    }
+    buffered_reader in{m, {.capacity = capacity, .max_capacity = 64}};
+    for (const std::string& want : expected) {
+      if (!want.empty() && want[0] == '#') {
+        std::string record(4, '\0');
+        REQUIRE(run(in.read_exact(std::span<char>(record))));
+        CHECK(record == want.substr(1));
+      } else {
+        const result<std::string_view> line = run(in.read_line());
+        REQUIRE(line);
+        CHECK(*line == want);
+      }
+    }
+    CHECK(run(in.read_line()).error() == stream_errc::end_of_stream);
+  }
+}
+
 TEST_CASE("a line answered from the buffer does not read the stream again") {
   mock_stream m{.chunks = {"one\ntwo\nthree\n"}};
   buffered_reader in{m};

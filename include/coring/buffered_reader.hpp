@@ -16,11 +16,11 @@
 // Copying nothing twice: bytes are read from the stream once, into the buffer, and read_until,
 // read_line and fill_buf hand out views of them there. A view is valid until the next call on
 // the reader (any member but buffered() and capacity()), which may overwrite or move the bytes.
-// Only the unconsumed tail of an incomplete record moves (to the buffer's front, when the space
-// after it runs short) before the next read. read(span) and read_exact(span) copy from the buffer
-// into the caller's span once; a read() of at least capacity() bytes with nothing buffered, and a
-// read_exact() of more than capacity() bytes past what is buffered, read straight into the
-// caller's span instead.
+// Only the unconsumed bytes of an incomplete record move, to the buffer's front before the next
+// read (when that costs less than the room it gives the read, or the room after them runs short).
+// read(span) and read_exact(span) copy from the buffer into the caller's span once; a read() of
+// at least capacity() bytes with nothing buffered, and a read_exact() of more than capacity()
+// bytes past what is buffered, read straight into the caller's span instead.
 //
 // Errors are result values. The stream's own error (errc::connection_reset, operation_canceled,
 // timed_out, ...) is returned as it is. stream_errc::end_of_stream: the stream ended (its read gave
@@ -311,9 +311,12 @@ class buffered_reader {
     if (begin_ == end_) begin_ = end_ = 0;  // empty: the next read gets the whole buffer
   }
 
-  /// Moves the unconsumed bytes to the front when fewer than `wanted` bytes are free after them.
+  /// Moves the unconsumed bytes to the front before a read: when fewer than `wanted` bytes are free
+  /// after them, or when they are no more than the consumed bytes before them (the move then costs
+  /// less than the room it gives the read, so every byte moves a bounded number of times).
   void make_room(std::size_t wanted) noexcept {
-    if (begin_ == 0 || capacity_ - end_ >= wanted) return;
+    if (begin_ == 0) return;
+    if (capacity_ - end_ >= wanted && end_ - begin_ > begin_) return;
     std::memmove(data_.get(), data_.get() + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
