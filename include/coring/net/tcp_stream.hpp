@@ -10,7 +10,8 @@
 // (one reader and one writer may overlap). The vectored forms (std::span<const iovec>) scatter a
 // read with recvmsg and gather a write with sendmsg (MSG_NOSIGNAL); their awaitables hold the
 // msghdr, so they are used in place (`co_await s.write(vecs)`), never moved, and the iovec array
-// must stay alive until the co_await returns. write_all copies the array when called.
+// must stay alive until the co_await returns. write_all copies the array when called; it also
+// takes text (a std::string_view, a std::span<const char>).
 #pragma once
 
 #include <sys/socket.h>
@@ -21,6 +22,7 @@
 #include <utility>
 
 #include "coring/detail/io_op.hpp"
+#include "coring/detail/text_bytes.hpp"
 #include "coring/file.hpp"
 #include "coring/net/endpoint.hpp"
 #include "coring/receive_stream.hpp"
@@ -213,6 +215,12 @@ class tcp_stream {
   /// Writes all of `buffer`, looping over short writes.
   [[nodiscard]] task<result<void>> write_all(std::span<const std::byte> buffer) const {
     return detail::write_all(target(), buffer);
+  }
+  /// Writes all of a text: what converts to a std::string_view (a std::string, a literal without
+  /// its NUL), else to a std::span<const char> (a std::vector<char>, a std::span<char>).
+  template <coring::detail::text_like Text>
+  [[nodiscard]] task<result<void>> write_all(const Text& text) const {
+    return detail::write_all(target(), coring::detail::text_bytes(text));
   }
   /// What arrives from now on as chunks in ring-provided buffers, from one multishot receive
   /// (see receive_stream). Do not mix with read() while it exists.

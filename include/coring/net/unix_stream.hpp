@@ -6,9 +6,10 @@
 // listening there: errc::connection_refused; a path longer than sockaddr_un::sun_path holds:
 // errc::filename_too_long). read() returns the bytes received (0: the peer closed its side);
 // write() the bytes sent (possibly fewer than given), never raising SIGPIPE. Works the same from
-// io-pool and CPU-pool tasks; the task resumes on the pool it awaited from. Buffers must stay alive
-// until the co_await returns. Move-only; destroying an open stream closes it synchronously. One
-// task uses a stream at a time (one reader and one writer may overlap).
+// io-pool and CPU-pool tasks; the task resumes on the pool it awaited from. write_all() loops over
+// short writes, of bytes or of text (a std::string_view, a std::span<const char>). Buffers must
+// stay alive until the co_await returns. Move-only; destroying an open stream closes it
+// synchronously. One task uses a stream at a time (one reader and one writer may overlap).
 #pragma once
 
 #include <sys/socket.h>
@@ -19,9 +20,12 @@
 #include <string>
 
 #include "coring/detail/io_op.hpp"
+#include "coring/detail/text_bytes.hpp"
 #include "coring/detail/unique_fd.hpp"
 #include "coring/file.hpp"
 #include "coring/result.hpp"
+#include "coring/stream_concepts.hpp"
+#include "coring/task.hpp"
 
 namespace coring::net {
 
@@ -78,6 +82,18 @@ class unix_stream {
             buffer.size(),
             0,
             MSG_NOSIGNAL};
+  }
+
+  /// Writes all of `buffer`, looping over short writes (coring::write_all). The stream and the
+  /// bytes must outlive the task.
+  [[nodiscard]] task<result<void>> write_all(std::span<const std::byte> buffer) const {
+    return coring::write_all(*this, buffer);
+  }
+  /// Writes all of a text: what converts to a std::string_view (a std::string, a literal without
+  /// its NUL), else to a std::span<const char> (a std::vector<char>, a std::span<char>).
+  template <coring::detail::text_like Text>
+  [[nodiscard]] task<result<void>> write_all(const Text& text) const {
+    return coring::write_all(*this, coring::detail::text_bytes(text));
   }
 
   /// Closes through the ring; the stream is closed as soon as this is called.
