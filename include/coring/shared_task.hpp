@@ -20,9 +20,9 @@
 // awaiter gets operation_canceled.
 //
 // Threads: any number of tasks on any threads may await one shared_task at once (a spin lock
-// guards the list of waiting tasks). The body's frame lives until the last handle is gone and the
-// body has ended (or was destroyed by shutdown). Awaiting needs a runtime or event_loop thread;
-// awaiting an empty handle throws std::logic_error.
+// guards the list of waiting tasks). The result lives until the last handle is gone; the body's
+// frame is freed when the body ends (or, never started, with the last handle). Awaiting needs a runtime or
+// event_loop thread; awaiting an empty handle throws std::logic_error.
 #pragma once
 
 #include <atomic>
@@ -31,6 +31,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <system_error>
@@ -51,35 +52,72 @@ class shared_task;
 
 namespace detail {
 
-/// The part of a shared_task's promise that does not depend on T: the counted references, the
-/// waiting tasks and how the body ends. The body's frame is the shared state.
+/// The result of a shared_task's body (shared_task_state_of<T> adds the value): the counted
+/// references, the waiting tasks and how the body ended. On the heap, apart from the body's frame:
+/// the body runs under its runner's stop scope, so the runner owns the frame once it started, and
+/// a runner destroyed by shutdown destroys it while that scope still exists.
 struct shared_task_state {
-  std::coroutine_handle<> continuation;  // the runner task that awaits the body
-  task_root* root = nullptr;             // the runner's tree: the body's stop scope
-  std::coroutine_handle<> frame;         // the body itself
-
   std::atomic<std::size_t> refs{1};  // handles, plus the runner while it exists
   spin_lock lock;
   waiter_list waiters;            // guarded by lock
   bool started = false;           // guarded by lock
   std::atomic<bool> done{false};  // stored true under lock; then error and the value are final
   std::exception_ptr error;       // the body's exception, or operation_canceled if abandoned
-
-  static void* operator new(std::size_t size) { return allocate_frame(size); }
-  static void operator delete(void* p, std::size_t size) noexcept { deallocate_frame(p, size); }
+  std::coroutine_handle<> body;   // owned here until started, then by the runner
+  struct shared_task_promise_base* body_promise = nullptr;
+  void (*free)(shared_task_state*) noexcept = nullptr;
 
   void add_ref() noexcept {
     // relaxed: a new reference is made from an existing one, which keeps the state alive.
     refs.fetch_add(1, std::memory_order_relaxed);
   }
   void release() noexcept {
-    // acq_rel: every use through other references happens before the frame is destroyed.
-    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) destroy_owned_frame(frame);
+    // acq_rel: every use through other references happens before the state is freed.
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    if (body) destroy_owned_frame(body);  // never started
+    free(this);
   }
 
   /// The body ended (or will never end: `abandoned`). Wakes every waiting task, outside the lock;
   /// the caller (the runner) holds a reference, so the state outlives the wake-ups.
   void finish(bool abandoned) noexcept;
+};
+
+template <class T>
+struct shared_task_value {
+  std::optional<T> value;
+  const T& get() const noexcept { return *value; }
+};
+template <class T>
+struct shared_task_value<T&> {
+  T* value = nullptr;
+  T& get() const noexcept { return *value; }
+};
+template <>
+struct shared_task_value<void> {
+  void get() const noexcept {}
+};
+
+template <class T>
+struct shared_task_state_of final : shared_task_state, shared_task_value<T> {};
+
+template <class State>
+void free_shared_state(shared_task_state* s) noexcept {
+  static_assert(alignof(State) <= alignof(std::max_align_t), "the frame allocator aligns to max_align_t");
+  static_cast<State*>(s)->~State();
+  deallocate_frame(s, sizeof(State));
+}
+
+/// The body's promise: where it returns to (its runner) and the stop scope it runs under.
+struct shared_task_promise_base {
+  std::coroutine_handle<> continuation;  // the runner, which awaits the body
+  task_root* root = nullptr;             // the runner's tree: the body's stop scope
+  shared_task_state* state = nullptr;
+
+  static void* operator new(std::size_t size) { return allocate_frame(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { deallocate_frame(p, size); }
+
+  std::suspend_always initial_suspend() const noexcept { return {}; }
 };
 
 template <class Promise>
@@ -96,75 +134,87 @@ struct shared_final_awaiter {
 };
 
 template <class T>
-struct shared_task_value {
-  std::optional<T> value;
+struct shared_task_return {
   template <class U = T>
   requires std::is_convertible_v<U&&, T>
   void return_value(U&& v) noexcept(std::is_nothrow_constructible_v<T, U&&>) {
-    value.emplace(std::forward<U>(v));
+    auto* self =
+        static_cast<shared_task_promise_base*>(static_cast<typename shared_task<T>::promise_type*>(this));
+    static_cast<shared_task_state_of<T>*>(self->state)->value.emplace(std::forward<U>(v));
   }
-  const T& get() const noexcept { return *value; }
 };
 template <class T>
-struct shared_task_value<T&> {
-  T* value = nullptr;
-  void return_value(T& v) noexcept { value = std::addressof(v); }
-  T& get() const noexcept { return *value; }
+struct shared_task_return<T&> {
+  void return_value(T& v) noexcept {
+    auto* self =
+        static_cast<shared_task_promise_base*>(static_cast<typename shared_task<T&>::promise_type*>(this));
+    static_cast<shared_task_state_of<T&>*>(self->state)->value = std::addressof(v);
+  }
 };
 template <>
-struct shared_task_value<void> {
+struct shared_task_return<void> {
   void return_void() const noexcept {}
-  void get() const noexcept {}
 };
 
 template <class T>
-struct shared_task_promise final : shared_task_state, shared_task_value<T> {
-  shared_task<T> get_return_object() noexcept;
-  std::suspend_always initial_suspend() const noexcept { return {}; }
+struct shared_task_promise final : shared_task_promise_base, shared_task_return<T> {
+  shared_task<T> get_return_object();
   shared_final_awaiter<shared_task_promise> final_suspend() const noexcept { return {}; }
   void unhandled_exception() noexcept {
-    if (note_destroy_exception(frame.address())) return;
-    error = std::current_exception();
+    if (note_destroy_exception(std::coroutine_handle<shared_task_promise>::from_promise(*this).address()))
+      return;
+    state->error = std::current_exception();
   }
 };
 
-/// The runner's reference to the state. Destroyed with the runner's frame: if that happens before
-/// the body ended (shutdown destroyed the runner, or never started it), the awaiters are told.
-class shared_task_ref {
+/// The runner's share: a reference to the state and, once started, the body's frame. Destroyed
+/// with the runner's frame; if that happens before the body ended (shutdown destroyed the runner,
+/// or never started it), the body's frame goes first (its operations still see the runner's stop
+/// scope) and the awaiters are told.
+class shared_runner_share {
  public:
-  explicit shared_task_ref(shared_task_state* s) noexcept : state_(s) {}
-  shared_task_ref(shared_task_ref&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
-  shared_task_ref(const shared_task_ref&) = delete;
-  shared_task_ref& operator=(const shared_task_ref&) = delete;
-  shared_task_ref& operator=(shared_task_ref&&) = delete;
-  ~shared_task_ref() {
+  shared_runner_share(shared_task_state* s, std::coroutine_handle<> body) noexcept : state_(s), body_(body) {}
+  shared_runner_share(shared_runner_share&& other) noexcept
+      : state_(std::exchange(other.state_, nullptr)), body_(std::exchange(other.body_, {})) {}
+  shared_runner_share(const shared_runner_share&) = delete;
+  shared_runner_share& operator=(const shared_runner_share&) = delete;
+  shared_runner_share& operator=(shared_runner_share&&) = delete;
+  ~shared_runner_share() {
+    if (body_) destroy_owned_frame(body_);
     if (state_ == nullptr) return;
     if (!state_->done.load(std::memory_order_acquire)) state_->finish(/*abandoned=*/true);
     state_->release();
   }
-  shared_task_state* get() const noexcept { return state_; }
+  shared_task_state* state() const noexcept { return state_; }
+  /// The body ended: its frame goes now (the value is in the state), then the awaiters are woken.
+  void body_ended() noexcept {
+    destroy_owned_frame(std::exchange(body_, {}));
+    state_->finish(/*abandoned=*/false);
+  }
 
  private:
   shared_task_state* state_;
+  std::coroutine_handle<> body_;
 };
 
 /// The runner awaits the body as a child: the body runs under the runner's stop scope.
 struct shared_body_awaiter {
   shared_task_state* state;
+  std::coroutine_handle<> body;
   bool await_ready() const noexcept { return false; }
   template <class Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> runner) noexcept {
-    state->continuation = runner;
-    state->root = root_of(runner);
-    before_suspend(state->root);
-    return state->frame;
+    state->body_promise->continuation = runner;
+    state->body_promise->root = root_of(runner);
+    before_suspend(state->body_promise->root);
+    return body;
   }
   void await_resume() const noexcept {}
 };
 
-inline task<void> run_shared(shared_task_ref ref) {
-  co_await shared_body_awaiter{ref.get()};
-  ref.get()->finish(/*abandoned=*/false);
+inline task<void> run_shared(shared_runner_share share, std::coroutine_handle<> body) {
+  co_await shared_body_awaiter{share.state(), body};
+  share.body_ended();
 }
 
 /// One awaiting task, parked in the state's list.
@@ -205,7 +255,8 @@ class shared_task_awaiter_base : public waiter {
     // touched again.
     if (start) {
       state->add_ref();
-      spawn_detached(executor{here}, run_shared(shared_task_ref{state}));
+      const std::coroutine_handle<> body = std::exchange(state->body, {});
+      spawn_detached(executor{here}, run_shared(shared_runner_share{state, body}, body));
     }
     return true;
   }
@@ -266,13 +317,13 @@ class shared_task_awaiter : public shared_task_awaiter_base {
   using shared_task_awaiter_base::shared_task_awaiter_base;
   decltype(auto) await_resume() {
     check();
-    auto& promise = *static_cast<shared_task_promise<T>*>(state_);
+    auto& state = *static_cast<shared_task_state_of<T>*>(state_);
     if constexpr (std::is_void_v<T>) {
       return;
     } else if constexpr (Copy && !std::is_reference_v<T>) {
-      return T(promise.get());
+      return T(state.get());
     } else {
-      return promise.get();  // const T& (T& for a reference task)
+      return state.get();  // const T& (T& for a reference task)
     }
   }
 };
@@ -286,7 +337,7 @@ class [[nodiscard]] shared_task {
   using value_type = T;
 
   shared_task() noexcept = default;
-  explicit shared_task(promise_type& promise) noexcept : state_(&promise) {}
+  explicit shared_task(detail::shared_task_state* state) noexcept : state_(state) {}
   shared_task(const shared_task& other) noexcept : state_(other.state_) {
     if (state_ != nullptr) state_->add_ref();
   }
@@ -315,9 +366,14 @@ class [[nodiscard]] shared_task {
 
 namespace detail {
 template <class T>
-shared_task<T> shared_task_promise<T>::get_return_object() noexcept {
-  frame = std::coroutine_handle<shared_task_promise>::from_promise(*this);
-  return shared_task<T>{*this};
+shared_task<T> shared_task_promise<T>::get_return_object() {
+  using state_type = shared_task_state_of<T>;
+  auto* s = new (allocate_frame(sizeof(state_type))) state_type{};
+  s->free = &free_shared_state<state_type>;
+  s->body = std::coroutine_handle<shared_task_promise>::from_promise(*this);
+  s->body_promise = this;
+  state = s;
+  return shared_task<T>{s};
 }
 }  // namespace detail
 
