@@ -14,6 +14,8 @@
 // Chunks that arrive before next() is awaited wait in a queue. When the loop's buffers are all
 // held by chunks, the request pauses and re-arms as soon as one comes back (the data waits in the
 // socket). After the end (an empty chunk) or an error, next() keeps giving that result.
+// The end is a value, not an error: a loop `while (auto chunk = co_await chunks.next())` must also
+// stop at an empty chunk (as above), or it spins at the end of the stream.
 //
 // Lifetime and threads: bound to the io loop of the thread that made it; awaiting next() from
 // any task of the runtime resumes that task on its own pool. One task awaits next() at a time.

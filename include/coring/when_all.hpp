@@ -17,14 +17,17 @@
 // was stopped. A stop request for the awaiting task reaches every child.
 //
 // when_all over a pack returns an awaitable whose fork state lives in the awaiting frame (no
-// frame of its own); it converts to a task<std::tuple<...>> for storing or spawning. The vector
-// form returns a task.
+// frame of its own); it converts to a task<std::tuple<...>> for storing or spawning. The range
+// form (a std::vector of tasks, or any input range of tasks: a std::list, a view that makes them)
+// returns a task<std::vector<...>>; the tasks are taken out of the range when when_all is called.
+// when_all_ready (when_all_ready.hpp) is the same fork without fail-fast.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <exception>
 #include <optional>
+#include <ranges>
 #include <stdexcept>
 #include <system_error>
 #include <tuple>
@@ -73,34 +76,51 @@ void adopt_child(task<T>& child, fork_group& group, fork_slots& slots) {
   slots.add(handle, group);
 }
 
-/// What `co_await when_all(tasks...)` awaits. The fork group and the children's slots live in this
-/// object, i.e. in the awaiting frame: a fork of a pack costs no coroutine frame of its own. The
-/// children are adopted when the object is awaited; before that it only holds the tasks (and may
-/// be moved, or converted to a task to be stored or spawned).
-template <class... Ts>
-class [[nodiscard]] when_all_awaitable {
+/// when_all's way of ending a fork: the first failure stops the siblings and is rethrown; results
+/// are the children's values. (when_all_ready.hpp has the other way.)
+struct fail_fast_policy {
+  static constexpr bool fail_fast = true;
+  template <class T>
+  using result_t = value_or_monostate<T>;
+  static void check(const fork_group& group, const fork_slot* slots, std::size_t count) {
+    rethrow_fork_failure(group, slots, count);
+  }
+  template <class T>
+  static result_t<T> take(fork_slot& slot) {
+    return take_result<T>(slot.frame);
+  }
+};
+
+/// What `co_await when_all(tasks...)` awaits (and, with another Policy, when_all_ready). The fork
+/// group and the children's slots live in this object, i.e. in the awaiting frame: a fork of a
+/// pack costs no coroutine frame of its own. The children are adopted when the object is awaited;
+/// before that it only holds the tasks (and may be moved, or converted to a task to be stored or
+/// spawned).
+template <class Policy, class... Ts>
+class [[nodiscard]] fork_pack_awaitable {
  public:
-  using result_type = std::tuple<value_or_monostate<Ts>...>;
+  using result_type = std::tuple<typename Policy::template result_t<Ts>...>;
   static constexpr std::size_t count = sizeof...(Ts);
 
-  explicit when_all_awaitable(task<Ts>... children) noexcept : children_(std::move(children)...) {}
-  when_all_awaitable(when_all_awaitable&& other) noexcept : children_(std::move(other.children_)) {}
-  when_all_awaitable& operator=(when_all_awaitable&&) = delete;
+  explicit fork_pack_awaitable(task<Ts>... children) noexcept : children_(std::move(children)...) {}
+  fork_pack_awaitable(fork_pack_awaitable&& other) noexcept : children_(std::move(other.children_)) {}
+  fork_pack_awaitable& operator=(fork_pack_awaitable&&) = delete;
 
   bool await_ready() const noexcept { return false; }
   template <class Promise>
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> awaiting) {
     (void)current_executor_or_throw();
     group_.emplace();
+    group_->fail_fast = Policy::fail_fast;
     slots_.emplace(&storage_, count);
     std::apply([this](task<Ts>&... child) { (adopt_child(child, *group_, *slots_), ...); }, children_);
     return fork_awaiter{*group_, slots_->data(), count, root_of(awaiting)}.await_suspend(awaiting);
   }
   result_type await_resume() {
     group_->unlink();
-    rethrow_fork_failure(*group_, slots_->data(), count);
+    Policy::check(*group_, slots_->data(), count);
     return [this]<std::size_t... I>(std::index_sequence<I...>) {
-      return result_type{take_result<Ts>((*slots_)[I].frame)...};
+      return result_type{Policy::template take<Ts>((*slots_)[I])...};
     }
     (std::index_sequence_for<Ts...>{});
   }
@@ -109,13 +129,59 @@ class [[nodiscard]] when_all_awaitable {
   operator task<result_type>() && { return as_task(std::move(*this)); }
 
  private:
-  static task<result_type> as_task(when_all_awaitable self) { co_return co_await self; }
+  static task<result_type> as_task(fork_pack_awaitable self) { co_return co_await self; }
 
   std::tuple<task<Ts>...> children_;
   std::optional<fork_group> group_;
   std::optional<fork_slots> slots_;  // destroyed first: it destroys the children's frames
   fork_slot_storage<count> storage_;
 };
+
+template <class... Ts>
+using when_all_awaitable = fork_pack_awaitable<fail_fast_policy, Ts...>;
+
+template <class Policy, class... Ts>
+fork_pack_awaitable<Policy, Ts...> make_fork_pack(task<Ts>... children) noexcept {
+  return fork_pack_awaitable<Policy, Ts...>{std::move(children)...};
+}
+
+/// The fork of a vector of tasks: a task of its own (the slots come from the frame allocator).
+template <class Policy, class T>
+task<std::vector<typename Policy::template result_t<T>>> fork_vector(std::vector<task<T>> children) {
+  using result_type = std::vector<typename Policy::template result_t<T>>;
+  const std::size_t count = children.size();
+  if (count == 0) co_return result_type{};
+  (void)current_executor_or_throw();
+  task_root* parent = co_await this_root_awaiter{};
+  fork_group group;
+  group.fail_fast = Policy::fail_fast;
+  fork_slots slots(count);
+  for (task<T>& child : children) adopt_child(child, group, slots);
+  co_await fork_awaiter{group, slots.data(), count, parent};
+  group.unlink();
+  Policy::check(group, slots.data(), count);
+  result_type values;
+  values.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) values.push_back(Policy::template take<T>(slots[i]));
+  co_return values;
+}
+
+/// A range of tasks (task<T> or references to them).
+template <class R>
+concept task_range =
+    std::ranges::input_range<R> && is_task<std::remove_cvref_t<std::ranges::range_reference_t<R>>>::value;
+
+template <task_range R>
+using range_task_value_t = typename std::remove_cvref_t<std::ranges::range_reference_t<R>>::value_type;
+
+/// Moves the tasks of `range` into a vector (taking them out of a container's elements).
+template <task_range R>
+std::vector<task<range_task_value_t<R>>> collect_tasks(R&& range) {
+  std::vector<task<range_task_value_t<R>>> tasks;
+  if constexpr (std::ranges::sized_range<R>) tasks.reserve(std::ranges::size(range));
+  for (auto&& child : range) tasks.push_back(std::move(child));
+  return tasks;
+}
 
 }  // namespace detail
 
@@ -124,25 +190,22 @@ class [[nodiscard]] when_all_awaitable {
 template <class... Awaitables>
 requires(sizeof...(Awaitables) > 0 && (detail::awaitable<std::remove_reference_t<Awaitables>> &&
                                        ...)) auto when_all(Awaitables&&... awaitables) {
-  return detail::when_all_awaitable{detail::to_task(std::forward<Awaitables>(awaitables))...};
+  return detail::make_fork_pack<detail::fail_fast_policy>(
+      detail::to_task(std::forward<Awaitables>(awaitables))...);
 }
 
 template <class T>
-task<std::vector<detail::value_or_monostate<T>>> when_all(std::vector<task<T>> children) {
-  const std::size_t count = children.size();
-  if (count == 0) co_return std::vector<detail::value_or_monostate<T>>{};
-  (void)detail::current_executor_or_throw();
-  detail::task_root* parent = co_await detail::this_root_awaiter{};
-  detail::fork_group group;
-  detail::fork_slots slots(count);
-  for (task<T>& child : children) detail::adopt_child(child, group, slots);
-  co_await detail::fork_awaiter{group, slots.data(), count, parent};
-  group.unlink();
-  detail::rethrow_fork_failure(group, slots.data(), count);
-  std::vector<detail::value_or_monostate<T>> values;
-  values.reserve(count);
-  for (std::size_t i = 0; i < count; ++i) values.push_back(detail::take_result<T>(slots[i].frame));
-  co_return values;
+task<std::vector<detail::value_or_monostate<T>>> when_all(std::vector<task<T>>&& children) {
+  return detail::fork_vector<detail::fail_fast_policy, T>(std::move(children));
+}
+
+/// when_all over any input range of tasks (a std::list, a view that makes tasks...): the tasks are
+/// taken out of the range when when_all is called (a container is left with empty tasks).
+template <detail::task_range R>
+requires(!std::is_same_v<R, std::vector<task<detail::range_task_value_t<R>>>>)
+    task<std::vector<detail::value_or_monostate<detail::range_task_value_t<R>>>> when_all(R&& range) {
+  return detail::fork_vector<detail::fail_fast_policy, detail::range_task_value_t<R>>(
+      detail::collect_tasks(std::forward<R>(range)));
 }
 
 }  // namespace coring

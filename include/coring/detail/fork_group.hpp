@@ -5,9 +5,11 @@
 // stop scope, linked to the awaiting task's scope, and one counter: the child that brings it to
 // zero resumes the awaiting task (by symmetric transfer when it runs on the same pool). The first
 // child to fail stops its siblings; later failures go to the unhandled-exception handler of the
-// awaiting task's pool (unhandled.hpp). All of it lives in the awaiting when_all frame, which
-// owns the children's frames: it is never entered in the task registry, because shutdown reaches
-// the children by destroying that frame (its own tree is registered before it suspends).
+// awaiting task's pool (unhandled.hpp). Without `fail_fast` (when_all_ready) a failure is only
+// left in the child's frame, for the awaiting task to collect with the other outcomes. All of it lives in the
+// awaiting when_all frame, which owns the children's frames: it is never entered in the task registry,
+// because shutdown reaches the children by destroying that frame (its own tree is registered before it
+// suspends).
 //
 // Threads: children run and finish on any worker of the pool; `remaining` orders their results
 // (written in their frames) before the awaiting task reads them.
@@ -49,6 +51,7 @@ struct fork_slot : work_item {
 struct fork_group : task_cell, parent_link {
   std::atomic<std::size_t> remaining{0};
   std::atomic<bool> failed{false};
+  bool fail_fast = true;           // when_all: the first failure stops the siblings; when_all_ready: not
   std::exception_ptr first_error;  // written by the first child to fail, read after `remaining` is 0
   // Inline runs: while the forking thread runs the children one after another, it points
   // inline_fork_root (task.hpp) at the group; a child that finishes then only sets
@@ -62,7 +65,7 @@ struct fork_group : task_cell, parent_link {
   /// A child finished (or was canceled before it started); `error` points at its exception.
   /// Returns what to transfer to: the awaiting task after the last child, else noop.
   std::coroutine_handle<> child_done(const std::exception_ptr* error) noexcept {
-    if (error != nullptr && *error) {
+    if (error != nullptr && *error && fail_fast) {
       if (!failed.exchange(true, std::memory_order_acq_rel)) {
         first_error = *error;
         scope.request_stop();
