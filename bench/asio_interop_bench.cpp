@@ -6,7 +6,9 @@
 //                   io_context run by a thread of its own; per round trip (to Asio and back)
 //   async_run       an Asio coroutine on the io_context: co_await coring::async_run(rt.cpu(), t,
 //                   asio::use_awaitable) of a task that returns at once; per round trip
-// Target (issue 13): use_task post <= 2x native hop.
+//   asio alone      the same round trip without coring: io_context thread -> thread_pool(1) -> back
+// Target (issue 13): use_task post <= 2x native hop. A use_task round trip wakes the io_context's
+// thread once, so it cannot cost less than half of "asio alone" (which wakes two Asio threads).
 //
 //   build/release/bench/asio_interop_bench [--reps=5] [--n=100000]
 #include <asio.hpp>
@@ -15,6 +17,8 @@
 #include <coring/coring.hpp>
 #include <cstdio>
 #include <exception>
+#include <functional>
+#include <future>
 #include <string>
 #include <thread>
 
@@ -61,6 +65,31 @@ double use_task_post(std::size_t n) {
   return ns / 1e3 / static_cast<double>(n);
 }
 
+// The peer: the same round trip in Asio alone (an io_context thread and a thread_pool(1)), so the
+// cost of waking an Asio thread is measured in the same run.
+double asio_hop(std::size_t n) {
+  asio::io_context context;
+  asio::thread_pool pool(1);
+  auto work = asio::make_work_guard(context);
+  std::thread runner([&] { context.run(); });
+  std::promise<double> done;
+  std::size_t left = n;
+  bench::stopwatch clock;
+  std::function<void()> step = [&] {
+    if (left-- == 0) {
+      done.set_value(clock.elapsed_ns());
+      return;
+    }
+    asio::post(pool, [&] { asio::post(context, step); });
+  };
+  asio::post(context, step);
+  const double ns = done.get_future().get();
+  work.reset();
+  runner.join();
+  pool.join();
+  return ns / 1e3 / static_cast<double>(n);
+}
+
 coring::task<int> one() {
   co_return 1;
 }
@@ -95,6 +124,8 @@ int main(int argc, char** argv) {
     const std::string name = "round trip ×" + std::to_string(n / 1000) + "k";
     table.add(name, "coring native hop (on io, on cpu)", "µs/round trip",
               bench::repeat_one(reps, [&] { return native_hop(n); }));
+    table.add(name, "asio alone: io_context → thread_pool(1) → io_context", "µs/round trip",
+              bench::repeat_one(reps, [&] { return asio_hop(n); }));
     table.add(name, "use_task: co_await asio::post", "µs/round trip",
               bench::repeat_one(reps, [&] { return use_task_post(n); }), "≤ 2x native hop");
     table.add(name, "async_run from an asio::awaitable", "µs/round trip",
