@@ -219,3 +219,29 @@ TEST_CASE("a blocking job may shut its own runtime down without waiting for itse
   }
   CHECK(shut.load());
 }
+
+TEST_CASE("shutdown waits for a running blocking job only until shutdown_timeout") {
+  std::atomic<bool> started{false};
+  std::atomic<bool> finished{false};
+  std::chrono::steady_clock::duration took{};
+  {
+    runtime rt{{.io_threads = 1, .cpu_threads = 1, .shutdown_timeout = 200ms}};
+    auto waits_for_job = [](std::atomic<bool>& s, std::atomic<bool>& f) -> task<void> {
+      co_await coring::spawn_blocking([&s, &f] {
+        s.store(true);
+        std::this_thread::sleep_for(1500ms);  // a job that outlives the shutdown deadline
+        f.store(true);
+      });
+    };
+    coring::spawn_detached(rt.cpu(), waits_for_job(started, finished));
+    block_until([&] { return started.load(); });
+    const auto begin = std::chrono::steady_clock::now();
+    rt.shutdown();
+    took = std::chrono::steady_clock::now() - begin;
+    CHECK_FALSE(finished.load());  // shutdown returned while the job still ran
+  }
+  CHECK(took >= 150ms);
+  CHECK(took < 1400ms);
+  block_until([&] { return finished.load(); });  // it ends on its own thread, resuming nothing
+  std::this_thread::sleep_for(10ms);
+}

@@ -83,7 +83,7 @@ void blocking_pool::run() noexcept {
   if (--threads_ == 0) all_exited_.notify_all();
 }
 
-void blocking_pool::shutdown() noexcept {
+std::size_t blocking_pool::shutdown(std::chrono::steady_clock::time_point deadline) noexcept {
   std::deque<std::unique_ptr<blocking_job>> dropped;
   std::unique_lock lock(mutex_);
   shut_down_ = true;
@@ -96,7 +96,8 @@ void blocking_pool::shutdown() noexcept {
   // A job that shuts down its own runtime waits for every other job; it is the one that still
   // runs after shutdown returns.
   const std::size_t self = running_pool == this ? 1 : 0;
-  all_exited_.wait(lock, [&] { return threads_ == self; });
+  all_exited_.wait_until(lock, deadline, [&] { return threads_ == self; });
+  return threads_ - self;
 }
 
 namespace {

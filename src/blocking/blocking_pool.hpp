@@ -8,9 +8,12 @@
 // of running threads reached zero, may outlive the runtime that owned the pool.
 // shutdown(): refuse new jobs, drop the queued ones (blocking_job::drop(), never run), wake idle
 // threads so they exit, and wait until no thread runs a job (but the caller's own, when a job
-// shuts its runtime down). Any thread; idempotent.
+// shuts its runtime down) or `deadline` passed: a job that never returns cannot hold shutdown
+// forever; it finishes on its own thread later (the pool lives as long as its threads). Any
+// thread; idempotent.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -30,7 +33,8 @@ class blocking_pool : public std::enable_shared_from_this<blocking_pool> {
   /// False (job untouched) after shutdown(). Throws std::system_error when no thread could be
   /// started and none runs (job untouched).
   bool submit(std::unique_ptr<blocking_job>& job);
-  void shutdown() noexcept;
+  /// Returns the number of jobs still running at the deadline (0: all done).
+  std::size_t shutdown(std::chrono::steady_clock::time_point deadline) noexcept;
 
  private:
   void run() noexcept;

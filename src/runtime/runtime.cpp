@@ -145,7 +145,14 @@ struct runtime_state {
     if (!threads_stopped) {
       if (grace.count() > 0) wind_down(std::chrono::steady_clock::now() + grace);
       refuse(scheduler::refusal::shut_down);
-      blocking->shutdown();
+      if (const std::size_t running =
+              blocking->shutdown(std::chrono::steady_clock::now() + shutdown_timeout)) {
+        std::fprintf(
+            stderr,
+            "coring: shutdown: %zu spawn_blocking jobs still ran after %lld ms; they finish on their "
+            "own threads, their tasks are not resumed\n",
+            running, static_cast<long long>(shutdown_timeout.count()));
+      }
       if (cpu) cpu->stop();
       leaked = io && !io->stop(std::chrono::steady_clock::now() + shutdown_timeout);
       threads_stopped = true;
