@@ -13,8 +13,9 @@ case "${1:-}" in
   --demo) ;;
   "")
     # Tests (doctest, Asio as a test peer and for the Asio interop), benchmarks (Google
-    # Benchmark), the pkg-config consumer test, the TLS example and its test server (OpenSSL).
-    packages+=(libasio-dev doctest-dev libbenchmark-dev pkg-config libssl-dev openssl)
+    # Benchmark), the pkg-config consumer test, the TLS example and its test server (OpenSSL),
+    # the GLib host example.
+    packages+=(libasio-dev doctest-dev libbenchmark-dev pkg-config libssl-dev openssl libglib2.0-dev)
     ;;
   *)
     echo "usage: bash scripts/install-deps.sh [--demo]" >&2
