@@ -610,7 +610,10 @@ class uring_backend final : public backend {
   /// Hands at most completions_per_wait completions to `sink`: the tasks they resume run inline
   /// and may start requests that complete at once (a page-cached read, a socket with data), so
   /// an unbounded reap could go on forever; what is left waits for the loop's next turn.
-  std::size_t reap(completion_sink& sink) noexcept {
+  // No UBSan vptr check on the sink calls: the sink is the loop that owns this backend, and the
+  // check itself needs free descriptors (it probes memory through a pipe), so a process at its
+  // descriptor limit (EMFILE, which servers must survive) would get a false report here.
+  __attribute__((no_sanitize("vptr"))) std::size_t reap(completion_sink& sink) noexcept {
     std::size_t handed = 0;
     io_uring_cqe* cqes[64];
     while (handed < completions_per_wait) {
