@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "support.hpp"
+#include "wait_harness.hpp"
 
 using namespace std::chrono_literals;
 using coring::async_event;
@@ -38,34 +39,10 @@ namespace {
 constexpr auto canceled = std::errc::operation_canceled;
 constexpr auto timed_out = std::errc::timed_out;
 
-/// One wait on a primitive, as an error code: {} when it succeeded, the error (a result's, or a
-/// std::system_error's code) when it did not.
-using wait_fn = std::function<task<std::error_code>()>;
-
-task<std::error_code> run_wait(std::atomic<int>& started, const wait_fn& wait) {
-  started.fetch_add(1);
-  try {
-    co_return co_await wait();
-  } catch (const std::system_error& e) {
-    co_return e.code();
-  }
-}
-
-task<std::error_code> take(join_handle<std::error_code> h) {
-  co_return co_await h;
-}
-
-/// Spawns the wait on `ex`, gives it time to park, cancels it and returns how it ended. Bounded:
-/// a wait that does not end fails the test (and shutdown destroys it) instead of hanging.
-std::error_code cancel_parked(runtime& rt, executor ex, const wait_fn& wait) {
-  std::atomic<int> started{0};
-  auto h = coring::spawn(ex, run_wait(started, wait));
-  block_until([&] { return started.load() == 1; });
-  std::this_thread::sleep_for(20ms);  // parks meanwhile (a stop before it parks ends it too)
-  h.cancel();
-  block_until([&] { return h.done(); });
-  return rt.block_on(take(std::move(h)));
-}
+using coring_test::cancel_parked;
+using coring_test::run_wait;
+using coring_test::take;
+using coring_test::wait_fn;
 
 /// Each primitive's wait, on a primitive that makes it park.
 struct parking_waits {
