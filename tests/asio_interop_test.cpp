@@ -377,9 +377,11 @@ TEST_CASE("an Asio cancellation signal stops the coring task async_run started")
     (co_await coring::sleep_for(1h)).value();  // ends canceled, and .value() throws that
   };
   asio::post(asio.context, [&] {
+    // The signal is emitted on the io_context's thread, so the handler runs there too (Asio's
+    // cancellation slots are not thread-safe: the completion clears the slot where it runs).
+    auto done = [&](std::exception_ptr error) { outcome.set_value(error); };
     coring::async_run(rt.cpu(), sleeper(sleeping),
-                      asio::bind_cancellation_slot(
-                          signal.slot(), [&](std::exception_ptr error) { outcome.set_value(error); }));
+                      asio::bind_executor(asio.context, asio::bind_cancellation_slot(signal.slot(), done)));
   });
   coring_test::block_until([&] { return sleeping.load(); });
   asio::post(asio.context, [&] { signal.emit(asio::cancellation_type::terminal); });

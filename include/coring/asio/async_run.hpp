@@ -19,7 +19,9 @@
 //
 // Cancellation. If the token has a connected cancellation slot (asio::bind_cancellation_slot, the
 // awaitable operators of asio::experimental), an emitted cancellation of any type requests stop of
-// the task, as join_handle::cancel() does: its waits end with operation_canceled, and what it then
+// the task, as join_handle::cancel() does (Asio's slots are not thread-safe: emit on the handler's
+// associated executor, where the completion clears the slot; bind one with asio::bind_executor if
+// the handler has none): its waits end with operation_canceled, and what it then
 // returns or throws is what the handler gets. A task that never runs to its end (stopped before it
 // started, destroyed by runtime shutdown, spawned on a runtime that shut down) completes the handler
 // with std::system_error(operation_canceled): the handler is always called exactly once.
@@ -89,21 +91,23 @@ class run_completion {
   void complete(std::exception_ptr error, Value&&... value) noexcept {
     auto handler = std::move(*handler_);
     handler_.reset();
+    // The work count is released here, after the call is queued, not by the queued call: an
+    // io_context whose run() returns on it may be destroyed at once, and Asio's post still
+    // touches it after it made the call visible (it signals its condition after unlocking).
+    [[maybe_unused]] const auto work = std::move(work_);
     auto executor = ::asio::get_associated_executor(handler);
     try {
-      ::asio::dispatch(executor,
-                       [handler = std::move(handler), error = std::move(error), slot = slot_,
-                        work = std::move(*work_), ... value = std::forward<Value>(value)]() mutable {
-                         slot.clear();  // on the handler's executor, where its cancellation is emitted
-                         if constexpr (std::is_void_v<T>) {
-                           std::move(handler)(std::move(error));
-                         } else if constexpr (sizeof...(Value) == 0) {
-                           std::move(handler)(std::move(error), T{});
-                         } else {
-                           std::move(handler)(std::move(error), std::move(value)...);
-                         }
-                         (void)work;
-                       });
+      ::asio::dispatch(executor, [handler = std::move(handler), error = std::move(error), slot = slot_,
+                                  ... value = std::forward<Value>(value)]() mutable {
+        slot.clear();  // on the handler's executor, where its cancellation is emitted
+        if constexpr (std::is_void_v<T>) {
+          std::move(handler)(std::move(error));
+        } else if constexpr (sizeof...(Value) == 0) {
+          std::move(handler)(std::move(error), T{});
+        } else {
+          std::move(handler)(std::move(error), std::move(value)...);
+        }
+      });
     } catch (...) {
       // No memory to queue the call: nothing else can reach the handler; it is dropped.
     }
@@ -115,22 +119,30 @@ class run_completion {
   ::asio::cancellation_slot slot_;
 };
 
+// The task's frame is freed before the handler is called, so the handler holds the only reference
+// to an exception the task threw.
 template <class T, class Handler>
 task<void> run_then_complete(task<T> work, run_completion<T, Handler> completion) {
   std::exception_ptr error;
   if constexpr (std::is_void_v<T>) {
-    try {
-      co_await std::move(work);
-    } catch (...) {
-      error = std::current_exception();
+    {
+      task<T> child = std::move(work);
+      try {
+        co_await std::move(child);
+      } catch (...) {
+        error = std::current_exception();
+      }
     }
     completion.complete(std::move(error));
   } else {
     std::optional<T> value;
-    try {
-      value.emplace(co_await std::move(work));
-    } catch (...) {
-      error = std::current_exception();
+    {
+      task<T> child = std::move(work);
+      try {
+        value.emplace(co_await std::move(child));
+      } catch (...) {
+        error = std::current_exception();
+      }
     }
     if (value) {
       completion.complete(nullptr, std::move(*value));

@@ -118,9 +118,10 @@ struct shared_state {
   ::asio::cancellation_signal signal;            // emitted and connected on the object's executor
   waiter* awaiting = nullptr;
   std::atomic<int> state{starting};
-  std::atomic<bool> ended{false};         // the handler was called or destroyed, or the start was skipped
-  bool initiating = false;                // the initiation runs (on the thread that starts it)
-  bool dropped_while_initiating = false;  // ... and destroyed the handler uncalled
+  std::atomic<bool> ended{false};             // the handler was called or destroyed, or the start was skipped
+  std::atomic<bool> cancel_requested{false};  // a stop came: a start that has not run yet skips
+  bool initiating = false;                    // the initiation runs (on the thread that starts it)
+  bool dropped_while_initiating = false;      // ... and destroyed the handler uncalled
 
   /// Asio's side, once the outcome is stored: wake the task, unless it has not suspended yet (then
   /// await_suspend sees the outcome and does not suspend) or it is gone.
@@ -233,15 +234,15 @@ class operation : private waiter {
 
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiting) {
-    auto state = std::make_shared<state_type>();  // before anything that must be undone
+    // Everything on_stop() reads is in place before arm() publishes it to stop requests.
+    state_ = std::make_shared<state_type>();
+    state_->awaiting = this;
     if constexpr (!std::is_same_v<executor_type, no_executor>) executor_.emplace(executor_of(initiation_));
     prepare(awaiting);
     if (!arm(&on_stop)) {
       canceled_before_start_ = true;
       return false;
     }
-    state_ = std::move(state);
-    state_->awaiting = this;
     start();
     int expected = state_type::starting;
     if (!state_->state.compare_exchange_strong(expected, state_type::waiting, std::memory_order_acq_rel)) {
@@ -282,6 +283,12 @@ class operation : private waiter {
         state->ended.store(true, std::memory_order_release);
         return;
       }
+      if (state->cancel_requested.load(std::memory_order_acquire)) {
+        // Stopped before the operation started: its cancellation, queued behind this start,
+        // would find nothing to cancel. Start nothing; the wait ends as canceled.
+        state->end();
+        return;
+      }
       state->initiating = true;
       try {
         std::apply([&](auto&... arg) { std::move(initiation_)(handler<Args...>(state), std::move(arg)...); },
@@ -318,6 +325,7 @@ class operation : private waiter {
   }
 
   void request_cancel() noexcept {
+    state_->cancel_requested.store(true, std::memory_order_release);
     if constexpr (!std::is_same_v<executor_type, no_executor>) {
       try {
         ::asio::dispatch(*executor_, [state = state_]() noexcept {
