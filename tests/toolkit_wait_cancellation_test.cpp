@@ -39,6 +39,8 @@ constexpr auto canceled = std::errc::operation_canceled;
 constexpr auto timed_out = std::errc::timed_out;
 
 using coring_test::cancel_parked;
+using coring_test::pools;
+using coring_test::run_on;
 using coring_test::run_wait;
 using coring_test::take;
 using coring_test::wait_fn;
@@ -166,15 +168,6 @@ struct parking_waits {
     CHECK(queued_jobs_run.load() == 0);  // a canceled queued job never runs
   }
 };
-
-void run_on(runtime& rt, executor ex, task<void> t) {
-  auto wait = [](join_handle<void> h) -> task<void> { co_await h; };
-  rt.block_on(wait(coring::spawn(ex, std::move(t))));
-}
-
-std::vector<std::pair<const char*, executor>> pools(runtime& rt) {
-  return {{"io", rt.io()}, {"cpu", rt.cpu()}};
-}
 
 }  // namespace
 

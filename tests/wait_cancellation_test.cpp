@@ -40,6 +40,8 @@ constexpr auto canceled = std::errc::operation_canceled;
 constexpr auto timed_out = std::errc::timed_out;
 
 using coring_test::cancel_parked;
+using coring_test::pools;
+using coring_test::run_on;
 using coring_test::run_wait;
 using coring_test::take;
 using coring_test::wait_fn;
@@ -125,15 +127,6 @@ struct parking_waits {
 };
 
 /// Runs `t` on `ex` and waits for it from the test thread.
-void run_on(runtime& rt, executor ex, task<void> t) {
-  auto wait = [](join_handle<void> h) -> task<void> { co_await h; };
-  rt.block_on(wait(coring::spawn(ex, std::move(t))));
-}
-
-std::vector<std::pair<const char*, executor>> pools(runtime& rt) {
-  return {{"io", rt.io()}, {"cpu", rt.cpu()}};
-}
-
 }  // namespace
 
 TEST_CASE("cancel resumes a task parked on any primitive with operation_canceled, on both pools") {

@@ -9,6 +9,8 @@
 #include <functional>
 #include <system_error>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "support.hpp"
 
@@ -42,6 +44,17 @@ inline std::error_code cancel_parked(coring::runtime& rt, coring::executor ex, c
   h.cancel();
   block_until([&] { return h.done(); });
   return rt.block_on(take(std::move(h)));
+}
+
+/// Runs `t` on `ex` and waits for it from this (plain) thread.
+inline void run_on(coring::runtime& rt, coring::executor ex, coring::task<void> t) {
+  auto wait = [](coring::join_handle<void> h) -> coring::task<void> { co_await h; };
+  rt.block_on(wait(coring::spawn(ex, std::move(t))));
+}
+
+/// Both pools, named for CAPTURE.
+inline std::vector<std::pair<const char*, coring::executor>> pools(coring::runtime& rt) {
+  return {{"io", rt.io()}, {"cpu", rt.cpu()}};
 }
 
 }  // namespace coring_test
