@@ -45,7 +45,9 @@ ln -s "$tmp/secret.txt" "$root/leak.txt"  # a link that leads outside the root
 # --- helpers -------------------------------------------------------------------------------
 # start_server ARGS...: starts it, reads "listening on ADDR:PORT" (10 s at most), sets $pid, $port.
 start_server() {
-  "$bin" --root "$root" --port 0 "$@" >"$tmp/out" 2>"$tmp/err" &
+  rm -f "$tmp/out" "$tmp/err"  # not the previous server's line: the new one truncates only once it runs
+  : >"$tmp/out"
+  "$bin" --root "$root" --port 0 "$@" >>"$tmp/out" 2>"$tmp/err" &
   pid=$!
   local line="" i
   for ((i = 0; i < 200; i++)); do

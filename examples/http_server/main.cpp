@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -179,18 +180,17 @@ int main(int argc, char** argv) {
                  listener.error().message().c_str());
     return 1;
   }
-  int rc = 1;
+  std::optional<file_cache> files;
   try {
-    file_cache files(opt.root, rt.cpu(), {.gzip = opt.server.gzip});
-    server srv(opt.server, files);
-    std::printf("listening on %s\n", listener->local_endpoint().value().to_string().c_str());
-    std::fflush(stdout);
-    rc = rt.block_on(run(rt, *listener, srv, signals, std::chrono::milliseconds(opt.grace_ms)));
-    rt.shutdown();  // connections past the grace period end here, while `srv` and `files` live
+    files.emplace(opt.root, rt.cpu(), file_cache_options{.gzip = opt.server.gzip});
   } catch (const std::exception& e) {
     std::fprintf(stderr, "http_server: %s\n", e.what());
-    rt.shutdown();
     return 1;
   }
+  server srv(opt.server, *files);
+  std::printf("listening on %s\n", listener->local_endpoint().value().to_string().c_str());
+  std::fflush(stdout);
+  const int rc = rt.block_on(run(rt, *listener, srv, signals, std::chrono::milliseconds(opt.grace_ms)));
+  rt.shutdown();  // connections past the grace period end here, while `srv` and `files` live
   return rc;
 }
