@@ -73,6 +73,7 @@ stop_server() {
   wait "$pid" || rc=$?
   pid=""
   ((rc == 0)) || fail "the server exited with $rc after SIGTERM"
+  if grep -q 'Sanitizer' "$tmp/err"; then fail "a sanitizer report"; fi
 }
 
 url() { echo "http://127.0.0.1:$port$1"; }
