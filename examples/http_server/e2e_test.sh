@@ -180,6 +180,7 @@ pass "gzip (curl --compressed), Vary, its own ETag, none for binary or without A
 # --- errors ------------------------------------------------------------------------------------
 [[ $(code "$(url /missing.html)") == 404 ]] || fail "a missing file is not 404"
 [[ $(code "$(url /empty_dir/)") == 404 ]] || fail "a directory without index.html is not 404"
+[[ $(code "$(url /index.html/)") == 404 ]] || fail "a file named as a directory is not 404"
 pass "404"
 
 for t in '/../secret.txt' '/sub/../../secret.txt' '/%2e%2e/secret.txt' '/%2E%2E%2Fsecret.txt' '/sub/..%2f..%2fsecret.txt' \

@@ -106,7 +106,8 @@ coring::task<file_lookup> file_cache::find(std::string relative) {
     path += relative;
   }
   coring::result<coring::file_status> st = co_await coring::fs::status(path);
-  if (st && st->is_directory()) {
+  const bool index = st && st->is_directory();
+  if (index) {
     path += "/index.html";
     st = co_await coring::fs::status(path);
   }
@@ -116,10 +117,12 @@ coring::task<file_lookup> file_cache::find(std::string relative) {
     std::lock_guard lock(mutex_);
     if (auto it = entries_.find(path); it != entries_.end()) {
       const file_entry& e = *it->second;
-      if (e.size == st->size && e.mtime == st->modify_time) co_return file_lookup{200, it->second};
+      if (e.size == st->size && e.mtime == st->modify_time) co_return file_lookup{200, it->second, index};
     }
   }
-  co_return co_await load(std::move(path), *st);
+  file_lookup loaded = co_await load(std::move(path), *st);
+  loaded.directory_index = index;
+  co_return loaded;
 }
 
 coring::task<file_lookup> file_cache::load(std::string path, coring::file_status status) {

@@ -42,6 +42,7 @@ struct file_entry {
 struct file_lookup {
   int status = 200;  // 200, or 404 / 403 / 500
   std::shared_ptr<const file_entry> entry;
+  bool directory_index = false;  // the path named a directory: this is its index.html
 };
 
 struct file_cache_options {

@@ -237,6 +237,12 @@ coring::task<bool> connection::respond(const http::request& req) {
     co_return keep;
   }
   const file_entry& file = *found.entry;
+  // "/file.txt/" names no directory: only a directory's index.html answers a target ending in '/'.
+  if (target.directory && !found.directory_index) {
+    append_error(out_, 404, !keep, head);
+    log(req, 404, 0);
+    co_return keep;
+  }
 
   // Which representation: gzip when kept, asked for, and no range is asked (ranges are of the
   // identity representation).
