@@ -233,4 +233,3 @@ for shape in plain pipelined; do
     printf '| %s | %s | %.0f | %.3f | %s |\n' "$name" "$shape" "$rps" "$cpu" "$ratio"
   done
 done
-log "raw results (server, shape, rep, req/s, CPU µs/request): kept until exit in $results"

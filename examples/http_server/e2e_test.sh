@@ -60,9 +60,10 @@ start_server() {
   port=${line##*:}
 }
 
-# stop_server: SIGTERM, then the exit status must be 0 within 10 s (the grace period is 5 s).
+# stop_server [SIGNAL]: SIGTERM (or SIGNAL), then the exit status must be 0 within 10 s (the
+# grace period is 5 s).
 stop_server() {
-  kill -TERM "$pid"
+  kill "-${1:-TERM}" "$pid"
   local i
   for ((i = 0; i < 200; i++)); do
     kill -0 "$pid" 2>/dev/null || break
@@ -103,7 +104,10 @@ rc=0
 rc=0
 "$bin" --root "$tmp/nope" 2>/dev/null || rc=$?
 ((rc == 2)) || fail "a missing root exits $rc, not 2"
-pass "options (--help, unknown option, bad value, missing root)"
+rc=0
+"$bin" --root "$root" --bind not-an-address 2>/dev/null || rc=$?
+((rc == 2)) || fail "a bad --bind exits $rc, not 2"
+pass "options (--help, unknown option, bad value, missing root, bad --bind)"
 
 start_server --threads 2 --gzip --access-log --header-timeout-ms 1000 --idle-timeout-ms 2000
 
@@ -288,7 +292,7 @@ grep -q 'SIGTERM: stopping' "$tmp/err" || fail "no stop message"
 pass "graceful stop: exit 0 after the download in flight finished ($elapsed ms)"
 
 # --- a second server: connection limit, no gzip, no access log ----------------------------------
-start_server --max-connections 2
+start_server --max-connections 2 --bind 127.0.0.1
 exec {c1}<>"/dev/tcp/127.0.0.1/$port"
 exec {c2}<>"/dev/tcp/127.0.0.1/$port"
 sleep 0.2
@@ -307,8 +311,9 @@ pass "connection limit: 503 beyond --max-connections, served again once they clo
 
 curl -s --compressed -D "$tmp/h" -o "$tmp/got" "$(url /sub/numbers.txt)"
 [[ -z "$(header content-encoding <"$tmp/h")" ]] && cmp -s "$tmp/got" "$root/sub/numbers.txt" || fail "gzip without --gzip"
-stop_server
+stop_server INT
+grep -q 'SIGINT: stopping' "$tmp/err" || fail "SIGINT did not stop the server"
 grep -q '"GET ' "$tmp/err" && fail "an access log without --access-log"
-pass "no gzip without --gzip, no access log without --access-log"
+pass "no gzip without --gzip, no access log without --access-log, SIGINT stops with exit 0"
 
 echo "e2e_test: all checks passed"
