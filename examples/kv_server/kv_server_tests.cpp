@@ -81,9 +81,15 @@ struct fixture {
   }
 };
 
-std::string err(std::string_view text) { return "-" + std::string(text) + "\r\n"; }
-std::string bulk(std::string_view v) { return "$" + std::to_string(v.size()) + "\r\n" + std::string(v) + "\r\n"; }
-std::string integer(long long v) { return ":" + std::to_string(v) + "\r\n"; }
+std::string err(std::string_view text) {
+  return "-" + std::string(text) + "\r\n";
+}
+std::string bulk(std::string_view v) {
+  return "$" + std::to_string(v.size()) + "\r\n" + std::string(v) + "\r\n";
+}
+std::string integer(long long v) {
+  return ":" + std::to_string(v) + "\r\n";
+}
 const std::string ok = "+OK\r\n";
 const std::string null = "$-1\r\n";
 
@@ -139,7 +145,8 @@ TEST_CASE("a multibulk request gives its arguments, also binary ones") {
 
 TEST_CASE("pipelined requests fed one byte at a time give the same commands as fed whole") {
   const std::string input =
-      "*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$0\r\n\r\nECHO \"a b\"\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n";
+      "*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$0\r\n\r\nECHO \"a "
+      "b\"\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n";
   const parsed whole = parse_all(input);
   const parsed bytes = parse_bytewise(input);
   REQUIRE(whole.commands.size() == 4);
@@ -192,10 +199,19 @@ TEST_CASE("limits on the argument count, the bulk length and header lines are pr
   CHECK(parse_all("*1\r\n$10\r\n", limits).error.empty());
   CHECK(parse_all(std::string(33, 'a'), limits).error == "Protocol error: too big inline request");
   CHECK(parse_all("*" + std::string(40, '1'), limits).error == "Protocol error: too big mbulk count string");
-  CHECK(parse_all("*1\r\n$" + std::string(40, '1'), limits).error == "Protocol error: too big bulk count string");
+  CHECK(parse_all("*1\r\n$" + std::string(40, '1'), limits).error ==
+        "Protocol error: too big bulk count string");
   // The defaults are Redis's: 512 MiB per bulk.
   CHECK(parse_all("*1\r\n$600000000\r\n").error == "Protocol error: invalid bulk length");
   CHECK(parse_all("*3000000000\r\n").error == "Protocol error: invalid multibulk length");
+}
+
+TEST_CASE("an inline command is bounded by its length, not by max_args (found by fuzz_resp)") {
+  const kv::parser_limits limits{.max_args = 4, .max_bulk = 10, .max_inline = 64};
+  const parsed p = parse_all("a b c d e f g h\r\n", limits);
+  REQUIRE(p.error.empty());
+  REQUIRE(p.commands.size() == 1);
+  CHECK(p.commands[0].size() == 8);
 }
 
 TEST_CASE("integers are parsed as strictly as redis's string2ll") {
@@ -203,7 +219,8 @@ TEST_CASE("integers are parsed as strictly as redis's string2ll") {
   CHECK(kv::parse_int64("-5") == -5);
   CHECK(kv::parse_int64("9223372036854775807") == INT64_MAX);
   CHECK(kv::parse_int64("-9223372036854775808") == INT64_MIN);
-  for (const char* bad : {"", "-", "+1", "01", "-0", " 1", "1 ", "1a", "9223372036854775808", "99999999999999999999"}) {
+  for (const char* bad :
+       {"", "-", "+1", "01", "-0", " 1", "1 ", "1a", "9223372036854775808", "99999999999999999999"}) {
     CHECK_MESSAGE(!kv::parse_int64(bad), bad);
   }
 }
@@ -262,8 +279,10 @@ TEST_CASE("SET's option errors are redis's") {
   CHECK(f.run({"set", "a", "b", "ex", "x"}) == err("ERR value is not an integer or out of range"));
   CHECK(f.run({"set", "a", "b", "ex", "0"}) == err("ERR invalid expire time in 'set' command"));
   CHECK(f.run({"set", "a", "b", "px", "-1"}) == err("ERR invalid expire time in 'set' command"));
-  CHECK(f.run({"set", "a", "b", "ex", "9223372036854775807"}) == err("ERR invalid expire time in 'set' command"));
-  CHECK(f.run({"set", "a", "b", "px", "9223372036854775807"}) == err("ERR invalid expire time in 'set' command"));
+  CHECK(f.run({"set", "a", "b", "ex", "9223372036854775807"}) ==
+        err("ERR invalid expire time in 'set' command"));
+  CHECK(f.run({"set", "a", "b", "px", "9223372036854775807"}) ==
+        err("ERR invalid expire time in 'set' command"));
   CHECK(f.run({"get", "a"}) == null);  // nothing was set by a failed SET
 }
 
@@ -296,7 +315,8 @@ TEST_CASE("keys expire lazily: EX, PX, EXPIRE, TTL and PTTL follow the clock") {
   CHECK(f.run({"exists", "b"}) == integer(0));
   CHECK(f.run({"expire", "a", "x"}) == err("ERR value is not an integer or out of range"));
   CHECK(f.run({"expire", "a", "9223372036854775807"}) == err("ERR invalid expire time in 'expire' command"));
-  CHECK(f.run({"pexpire", "a", "9223372036854775807"}) == err("ERR invalid expire time in 'pexpire' command"));
+  CHECK(f.run({"pexpire", "a", "9223372036854775807"}) ==
+        err("ERR invalid expire time in 'pexpire' command"));
   CHECK(f.run({"expire", "a", "10", "foo"}) == err("ERR Unsupported option foo"));
   CHECK(f.run({"expire", "a", "10", "nx", "xx"}) ==
         err("ERR NX and XX, GT or LT options at the same time are not compatible"));
@@ -393,8 +413,8 @@ TEST_CASE("KEYS matches redis's glob patterns") {
 TEST_CASE("the log records changes with SELECT between databases and absolute expiry times") {
   fixture f;
   f.run({"set", "a", "1"});
-  f.run({"get", "a"});                  // reads are not recorded
-  f.run({"set", "a", "2", "nx"});       // nothing changed: not recorded
+  f.run({"get", "a"});             // reads are not recorded
+  f.run({"set", "a", "2", "nx"});  // nothing changed: not recorded
   f.run({"select", "3"});
   f.run({"set", "b", "2", "ex", "10"});
   f.run({"expire", "b", "20"});
