@@ -127,4 +127,18 @@ status=0; "$KV_SERVER" --appendfsync sometimes 2>/dev/null || status=$?
 
 stop_server
 grep -q 'got SIGTERM, stopping' "$WORK/server.err" || fail "no stop message on stderr"
+
+# --- two io threads: the store is shared ---------------------------------------------------------
+start_server --threads 2
+bench=$(timeout 60 redis-benchmark -p "$PORT" -q -n 20000 -P 16 -t set,get 2>&1) || fail "redis-benchmark (2 threads) failed: $bench"
+[[ "$bench" == *"GET: "*"requests per second"* && "$bench" != *rror* ]] || fail "redis-benchmark (2 threads) said: $bench"
+expect "OK" set shared 1
+for i in 1 2 3 4; do expect "$((i + 1))" incr shared; done
+# SIGINT stops it as SIGTERM does.
+kill -INT "$SERVER_PID"
+status=0
+timeout 10 tail --pid="$SERVER_PID" -f /dev/null || fail "no exit within 10 s of SIGINT"
+wait "$SERVER_PID" || status=$?
+SERVER_PID=""
+[[ $status -eq 0 ]] || fail "exit status $status after SIGINT"
 finish

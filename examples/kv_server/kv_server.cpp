@@ -676,5 +676,8 @@ int main(int argc, char** argv) {
   }
   std::printf("listening on %s\n", listener->local_endpoint().value().to_string().c_str());
   std::fflush(stdout);
-  return rt.block_on(run(srv, *listener, stop));
+  const int status = rt.block_on(run(srv, *listener, stop));
+  // Connections that outlived the grace period still refer to `srv`: end them while it exists.
+  rt.shutdown();
+  return status;
 }
