@@ -104,6 +104,20 @@ got=$(raw '*2\r\nxx\r\n')
 got=$(raw 'SET a "b c\r\n')
 [[ "$got" == $'-ERR Protocol error: unbalanced quotes in request\r' ]] || fail "unbalanced quotes gave $(printf %q "$got")"
 
+# --- values larger than a receive buffer, commands cut across reads -----------------------------
+head -c 750000 /dev/urandom | base64 -w 0 >"$WORK/big.txt"
+expect "OK" -x set bigvalue <"$WORK/big.txt"
+cli get bigvalue | head -c -1 | cmp -s - "$WORK/big.txt" || fail "a 1 MB value did not come back intact"
+got=$(timeout 5 bash -c '
+  exec 3<>"/dev/tcp/127.0.0.1/$1"
+  printf "*3\r\n\$3\r\nSET\r\n\$3\r\ncut\r\n\$5\r\nhel" >&3
+  sleep 0.2
+  printf "lo\r\n*2\r\n\$3\r\nGET\r\n\$3\r\ncut\r\nPI" >&3
+  sleep 0.2
+  printf "NG\r\nQUIT\r\n" >&3
+  timeout 2 cat <&3' _ "$PORT") || true
+[[ "$got" == $'+OK\r\n$5\r\nhello\r\n+PONG\r\n+OK\r' ]] || fail "commands cut across reads gave $(printf %q "$got")"
+
 # --- redis-cli --pipe: 5000 commands in one stream ----------------------------------------------
 expect "OK" flushdb
 for i in $(seq 1 5000); do printf '*3\r\n$3\r\nSET\r\n$%d\r\npipe%d\r\n$1\r\nv\r\n' "$((${#i} + 4))" "$i"; done >"$WORK/pipe.txt"

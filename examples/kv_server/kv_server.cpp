@@ -6,10 +6,12 @@
 //             [--auto-aof-rewrite-percentage P] [--auto-aof-rewrite-min-size BYTES]
 //
 // Structure (one process, `--threads` io loops, one CPU worker):
-// - One task accepts; each connection is a task on the least loaded io loop (rt.io_balanced()).
-//   A connection reads what the socket has, runs every complete command in it under the store's
-//   mutex (one lock per batch, not per command), appends every reply to one buffer and sends it
-//   with one write: pipelining costs one read and one write per batch.
+// - One task accepts; each connection is a task on the least loaded io loop (rt.io_balanced()),
+//   a registered file of that loop's ring, receiving through one multishot receive into the
+//   loop's provided buffers. It parses each received chunk in place (only a command cut by the
+//   chunk's end is copied), runs every complete command under the store's mutex (one lock per
+//   chunk, not per command), appends every reply to one buffer and sends it with one write:
+//   pipelining costs one completion and one write per batch.
 // - Commands that changed something are appended, as RESP records, to the log's pending buffer
 //   (store.hpp's aof_log) under the same mutex. One writer task hands that buffer to the file
 //   through the loop (pwrite), so the records of every connection that ran in the meantime go in
@@ -232,72 +234,104 @@ struct connection_guard {
   connection_guard& operator=(const connection_guard&) = delete;
 };
 
-coring::task<void> serve_connection(tcp_stream s, server& srv) {
-  connection_guard guard(srv, s.native_handle());
-  std::vector<char> in(16 * 1024);
-  std::size_t begin = 0;  // the first byte of the command being parsed
-  std::size_t end = 0;    // the end of what was read
-  std::string out;
-  kv::resp_parser parser;
-  kv::session client;
-  coring::async_event acknowledged;
-  kv::aof_log* log = srv.opts.appendonly ? &srv.log : nullptr;
-  for (bool open = true; open;) {
-    // Room for the next read: move the unparsed bytes to the front, grow for a large command.
-    const std::size_t want = std::max(parser.needed(), end - begin + 4096);
-    if (in.size() - begin < want || end == in.size()) {
-      std::memmove(in.data(), in.data() + begin, end - begin);
-      end -= begin;
-      begin = 0;
-      if (in.size() < want) in.resize(std::max(want, in.size() * 2));
-    }
-    const auto n = co_await s.read(std::span<char>(in.data() + end, in.size() - end));
-    if (!n || *n == 0) break;
-    end += *n;
-    bool wrote = false;
+/// One connection's protocol state: the parser, the bytes of a command that spans chunks, the
+/// replies of the current batch.
+class connection {
+ public:
+  explicit connection(server& srv) : srv_(srv), log_(srv.opts.appendonly ? &srv.log : nullptr) {}
+
+  /// Runs every complete command of what was received so far plus `bytes` (views of `bytes`
+  /// are used only in here). Returns false once the connection must close after its replies
+  /// (QUIT, a protocol error). Sets `must_wait` when the batch wrote records the writer has not
+  /// acknowledged yet (then `acknowledged` is set once it has).
+  bool process(std::string_view bytes) {
+    // Parse straight from the received chunk; only a command cut by the chunk's end is copied.
+    const bool from_chunk = held_.empty();
+    if (!from_chunk) held_.append(bytes);
+    const std::string_view data = from_chunk ? bytes : std::string_view(held_);
+    std::size_t pos = 0;
+    bool open = true;
     bool wake_writer = false;
+    must_wait = false;
     {
-      std::lock_guard lock(srv.mutex);
-      kv::context ctx{srv.data, client, out, log, now_ms(), &srv.config};
-      const std::uint64_t before = srv.log.appended();
-      while (begin < end) {
-        const kv::parse_status st = parser.parse(std::string_view(in.data() + begin, end - begin));
+      std::lock_guard lock(srv_.mutex);
+      kv::context ctx{srv_.data, client_, out, log_, now_ms(), &srv_.config};
+      const std::uint64_t before = srv_.log.appended();
+      while (pos < data.size()) {
+        const kv::parse_status st = parser_.parse(data.substr(pos));
         if (st == kv::parse_status::incomplete) break;
         if (st == kv::parse_status::error) {
-          kv::reply_error(out, "ERR " + parser.error());
+          kv::reply_error(out, "ERR " + parser_.error());
           open = false;
           break;
         }
-        kv::execute(ctx, parser.args());
-        begin += parser.consumed();
-        if (client.quit) {
+        kv::execute(ctx, parser_.args());
+        pos += parser_.consumed();
+        if (client_.quit) {
           open = false;
           break;
         }
       }
-      if (ctx.rewrite_requested && log) {
-        srv.rewrite_requested = true;
+      if (ctx.rewrite_requested && log_) {
+        srv_.rewrite_requested = true;
         wake_writer = true;
       }
-      const std::uint64_t mark = srv.log.appended();
+      const std::uint64_t mark = srv_.log.appended();
       if (mark != before) {
         wake_writer = true;
-        if (mark > srv.durable) {
-          wrote = true;
+        if (mark > srv_.durable) {
+          must_wait = true;
           acknowledged.reset();
-          srv.waiters.emplace_back(mark, &acknowledged);
+          srv_.waiters.emplace_back(mark, &acknowledged);
         }
       }
     }
-    if (begin == end) begin = end = 0;
-    if (wake_writer) srv.work.set();
-    if (wrote) co_await acknowledged.wait();  // the writer set it: the records are in the file
-    if (!out.empty()) {
-      if (!co_await s.write_all(std::string_view(out))) break;
-      if (out.capacity() > 1024 * 1024) {
-        std::string().swap(out);
+    // The parser remembers offsets from the start of the command in progress: keep its bytes.
+    if (from_chunk) {
+      held_.assign(data.substr(pos));
+    } else {
+      held_.erase(0, pos);
+    }
+    if (!held_.empty() && parser_.needed() > held_.capacity()) {
+      held_.reserve(std::min<std::size_t>(parser_.needed(), 64 * 1024 * 1024));  // a large bulk
+    } else if (held_.capacity() > 1024 * 1024 && held_.size() < 64 * 1024) {
+      held_.shrink_to_fit();
+    }
+    if (wake_writer) srv_.work.set();
+    return open;
+  }
+
+  std::string out;  // the replies of the batch, sent with one write
+  bool must_wait = false;
+  coring::async_event acknowledged;
+
+ private:
+  server& srv_;
+  kv::aof_log* log_;
+  kv::resp_parser parser_;
+  kv::session client_;
+  std::string held_;  // the received bytes of the command in progress, when it spans chunks
+};
+
+coring::task<void> serve_connection(tcp_stream s, server& srv) {
+  connection_guard guard(srv, s.native_handle());
+  (void)co_await s.register_in_ring();  // a fixed file: no descriptor lookup per operation
+  connection c(srv);
+  auto chunks = s.receive_chunks();  // one multishot receive into the loop's buffer ring
+  for (bool open = true; open;) {
+    {
+      auto chunk = co_await chunks.next();
+      if (!chunk || chunk->empty()) break;  // an error, or the peer closed (or the stop's SHUT_RD)
+      const auto bytes = chunk->bytes();
+      open = c.process(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+    }  // the chunk's buffer goes back to the ring before the replies are sent
+    if (c.must_wait) co_await c.acknowledged.wait();  // the writer set it: the records are in the file
+    if (!c.out.empty()) {
+      if (!co_await s.write_all(std::string_view(c.out))) break;
+      if (c.out.capacity() > 1024 * 1024) {
+        std::string().swap(c.out);
       } else {
-        out.clear();
+        c.out.clear();
       }
     }
   }
