@@ -85,6 +85,10 @@ raw() {
 }
 
 finish() {
+  # A sanitizer's report (UBSan's does not change the exit status) fails the test too.
+  if grep -qE 'ERROR: (Address|Leak)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$WORK/server.err"; then
+    fail "a sanitizer reported a problem in kv_server"
+  fi
   if ((FAILURES > 0)); then
     echo "$FAILURES check(s) failed; server stderr:" >&2
     cat "$WORK/server.err" >&2 || true
