@@ -139,7 +139,17 @@ status=0; "$KV_SERVER" --bogus 1 2>/dev/null || status=$?
 status=0; "$KV_SERVER" --appendfsync sometimes 2>/dev/null || status=$?
 [[ $status -eq 2 ]] || fail "a bad --appendfsync exited $status, not 2"
 
+# The stop closes idle connections at once (it does not wait out its 5 s grace for them).
+expect "ERR the append-only file is off (--appendonly no)" bgrewriteaof
+exec 4<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'PING\r\n' >&4
+IFS= read -r -t 5 reply <&4 || true
+[[ "$reply" == $'+PONG\r' ]] || fail "the idle connection's PING gave '$reply'"
+stop_started=$SECONDS
 stop_server
+((SECONDS - stop_started < 4)) || fail "SIGTERM took $((SECONDS - stop_started)) s with an idle connection open"
+timeout 5 cat <&4 >/dev/null || fail "the idle connection was not closed by the stop"
+exec 4<&-
 grep -q 'got SIGTERM, stopping' "$WORK/server.err" || fail "no stop message on stderr"
 
 # --- two io threads: the store is shared ---------------------------------------------------------

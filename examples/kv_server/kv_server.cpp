@@ -453,6 +453,7 @@ coring::task<void> finish_rewrite(server& srv, std::string& batch) {
     }
   }
   std::fprintf(stderr, "kv_server: append-only file rewrite failed: %s\n", ok.error().message().c_str());
+  srv.base_size = srv.aof_offset;  // the next try waits until the file has grown as much again
   if (done->has_value()) (void)co_await (*done)->close();
   (void)co_await coring::fs::remove(srv.temp_path);
   batch = std::move(leftover);  // the old file goes on; it still needs these
@@ -698,6 +699,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     srv.aof = std::move(*f);
+    (void)rt.block_on(sync_directory(srv.opts.dir));  // a file just made is durable from the start
   }
   const std::string address = (opts.bind.find(':') != std::string::npos ? "[" + opts.bind + "]" : opts.bind) +
                               ":" + std::to_string(opts.port);

@@ -378,6 +378,12 @@ TEST_CASE("QUIT, COMMAND, CONFIG GET and BGREWRITEAOF answer what clients expect
   CHECK(f.run({"config", "get", "nothing"}) == "*0\r\n");
   CHECK(f.run({"bgrewriteaof"}) == "+Background append only file rewriting started\r\n");
   CHECK(f.rewrite);
+  std::string out;
+  kv::context off{f.data, f.client, out, nullptr, f.now, nullptr};
+  const std::vector<std::string_view> args{"bgrewriteaof"};
+  kv::execute(off, args);
+  CHECK(out == err("ERR the append-only file is off (--appendonly no)"));
+  CHECK_FALSE(off.rewrite_requested);
 }
 
 TEST_CASE("KEYS matches redis's glob patterns") {

@@ -538,6 +538,7 @@ void cmd_config(context& ctx, args_t a) {
 }
 
 void cmd_bgrewriteaof(context& ctx, args_t) {
+  if (!ctx.log) return reply_error(ctx.out, "ERR the append-only file is off (--appendonly no)");
   ctx.rewrite_requested = true;
   reply_simple(ctx.out, "Background append only file rewriting started");
 }
