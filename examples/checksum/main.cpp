@@ -165,8 +165,7 @@ struct context {
 /// A file's digest, or why it has none.
 struct outcome {
   std::string hex;
-  std::error_code error;
-  bool read_error = false;  // opened, then a read failed (-c says "FAILED open or read" either way)
+  std::error_code error;  // from the open or a read (-c says "FAILED open or read" either way)
 };
 
 coring::task<void> hash_chunk(context& cx, sha256& h, std::span<const std::byte> bytes) {
@@ -217,7 +216,7 @@ coring::task<outcome> hash_file(context& cx, std::string path, std::size_t slot)
     n = next;
     current = 1 - current;
   }
-  if (!n) co_return outcome{{}, n.error(), true};
+  if (!n) co_return outcome{{}, n.error()};
   (void)co_await f.close();
   co_return outcome{h.hex(), {}};
 }
