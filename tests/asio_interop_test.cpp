@@ -182,14 +182,13 @@ TEST_CASE("exception_ptr signatures rethrow, plain signatures give the values") 
         a.context, []() -> asio::awaitable<int> { co_return 7; }, coring::use_task);
     CHECK(value == 7);
     bool threw = false;
+    // Named first: g++ 12 destroys a capturing lambda written inside a co_await expression twice.
+    auto rethrower = [thrown]() -> asio::awaitable<void> {
+      std::rethrow_exception(thrown);
+      co_return;
+    };
     try {
-      co_await asio::co_spawn(
-          a.context,
-          [thrown]() -> asio::awaitable<void> {
-            std::rethrow_exception(thrown);
-            co_return;
-          },
-          coring::use_task);
+      co_await asio::co_spawn(a.context, rethrower, coring::use_task);
     } catch (const std::invalid_argument& e) {
       threw = std::string(e.what()) == "from Asio";
     }
