@@ -61,11 +61,12 @@ struct transfer_awaitable : op_awaitable {
   transfer_awaitable(op_code code, int fd, void* data, std::size_t size, std::uint64_t offset,
                      std::uint32_t flags = 0) noexcept {
     op.code = code;
-    op.op_flags = flags;
     op.fd = fd;
-    op.buffer = data;
-    op.len = clamp_len(size);
-    op.offset = offset;
+    if (code == op_code::readv || code == op_code::writev) {
+      op.args.vectored = {static_cast<const iovec*>(data), clamp_len(size), offset};
+    } else {
+      op.args.transfer = {data, clamp_len(size), flags, offset};
+    }
     // A 0-byte receive would wait for the peer's next bytes (and then say 0, like end of stream):
     // nothing to move completes at once. Files answer 0-byte transfers at once anyway.
     if (size == 0 && (code == op_code::recv || code == op_code::send)) {
@@ -148,9 +149,8 @@ struct open_awaitable : op_awaitable {
   bool bad_path = false;  // an interior NUL: gives errc::invalid_argument without a request
   open_awaitable(std::string p, int flags, mode_t mode) : path(std::move(p)), bad_path(has_nul(path)) {
     op.code = op_code::openat;
-    op.address = path.c_str();
-    op.op_flags = static_cast<std::uint32_t>(flags | O_CLOEXEC);
-    op.mode = static_cast<std::uint32_t>(mode);
+    op.args.path = {path.c_str(), static_cast<std::uint32_t>(flags | O_CLOEXEC),
+                    static_cast<std::uint32_t>(mode)};
   }
   bool await_ready() const noexcept { return bad_path; }
   result<file> await_resume() noexcept;
@@ -180,7 +180,7 @@ struct sync_awaitable : op_awaitable {
   sync_awaitable(int fd, std::uint32_t flags) noexcept {
     op.code = op_code::fsync;
     op.fd = fd;
-    op.op_flags = flags;
+    op.args.sync = {flags};
   }
   result<void> await_resume() noexcept {
     const int r = finish();
@@ -188,9 +188,6 @@ struct sync_awaitable : op_awaitable {
     return {};
   }
 };
-
-/// IORING_FSYNC_DATASYNC (checked in uring_backend.cpp; <liburing.h> stays out of public headers).
-inline constexpr std::uint32_t fsync_datasync_flag = 1u;
 
 inline task<result<std::size_t>> read_all(int fd, std::span<std::byte> buffer, std::uint64_t offset) {
   std::size_t done = 0;

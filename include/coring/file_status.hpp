@@ -72,10 +72,7 @@ struct statx_awaitable : op_awaitable {
   statx_awaitable(int fd, std::string p, int flags) : path(std::move(p)) {
     op.code = op_code::statx;
     op.fd = fd;
-    op.address = path.c_str();
-    op.op_flags = static_cast<std::uint32_t>(flags);
-    op.mode = STATX_BASIC_STATS;
-    op.buffer = &buf;
+    op.args.stat = {path.c_str(), static_cast<std::uint32_t>(flags), STATX_BASIC_STATS, &buf};
     // Without this, fd -1 would become AT_FDCWD and report on the current directory.
     no_descriptor = fd < 0 && fd != AT_FDCWD && path.empty() && (flags & AT_EMPTY_PATH) != 0;
     bad_path = path.find('\0') != std::string::npos;  // the kernel would read a shorter path

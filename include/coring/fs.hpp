@@ -47,9 +47,8 @@ struct unlink_awaitable : void_op_awaitable {
   std::string path;
   unlink_awaitable(std::string p, int flags) : path(std::move(p)) {
     op.code = coring::detail::op_code::unlinkat;
-    op.address = path.c_str();
+    op.args.path = {path.c_str(), static_cast<std::uint32_t>(flags), 0};
     bad_path = coring::detail::has_nul(path);
-    op.op_flags = static_cast<std::uint32_t>(flags);
   }
 };
 
@@ -58,8 +57,7 @@ struct rename_awaitable : void_op_awaitable {
   std::string to;
   rename_awaitable(std::string f, std::string t) : from(std::move(f)), to(std::move(t)) {
     op.code = coring::detail::op_code::renameat;
-    op.address = from.c_str();
-    op.buffer = to.data();
+    op.args.rename = {from.c_str(), to.c_str()};
     bad_path = coring::detail::has_nul(from) || coring::detail::has_nul(to);
   }
 };
@@ -68,9 +66,8 @@ struct mkdir_awaitable : void_op_awaitable {
   std::string path;
   mkdir_awaitable(std::string p, mode_t mode) : path(std::move(p)) {
     op.code = coring::detail::op_code::mkdirat;
-    op.address = path.c_str();
+    op.args.path = {path.c_str(), 0, static_cast<std::uint32_t>(mode)};
     bad_path = coring::detail::has_nul(path);
-    op.mode = static_cast<std::uint32_t>(mode);
   }
 };
 

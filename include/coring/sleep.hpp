@@ -22,7 +22,7 @@ struct sleep_awaitable : op_awaitable {
   explicit sleep_awaitable(std::chrono::steady_clock::time_point deadline) noexcept {
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
     op.code = op_code::timer;
-    op.offset = ns > 0 ? static_cast<std::uint64_t>(ns) : 0;
+    op.args.timer = {ns > 0 ? static_cast<std::uint64_t>(ns) : 0};
   }
   result<void> await_resume() noexcept {
     const int r = finish();

@@ -28,7 +28,7 @@ struct poll_awaitable : op_awaitable {
   poll_awaitable(int fd, std::uint32_t events) noexcept {
     op.code = op_code::poll;
     op.fd = fd;
-    op.op_flags = events;
+    op.args.poll = {events};
   }
   bool await_ready() const noexcept { return op.fd < 0; }
   result<unsigned> await_resume() noexcept {

@@ -37,7 +37,6 @@
 #include <vector>
 
 #include "backend/backend.hpp"
-#include "coring/file.hpp"
 
 namespace coring::detail {
 
@@ -527,57 +526,57 @@ class uring_backend final : public backend {
   static void prepare_op(io_uring_sqe* sqe, io_op& op) noexcept {
     switch (op.code) {
       case op_code::read:
-        io_uring_prep_read(sqe, op.fd, op.buffer, op.len, op.offset);
+        io_uring_prep_read(sqe, op.fd, op.args.transfer.data, op.args.transfer.len, op.args.transfer.offset);
         break;
       case op_code::write:
-        io_uring_prep_write(sqe, op.fd, op.buffer, op.len, op.offset);
+        io_uring_prep_write(sqe, op.fd, op.args.transfer.data, op.args.transfer.len, op.args.transfer.offset);
         break;
       case op_code::openat:
-        io_uring_prep_openat(sqe, AT_FDCWD, static_cast<const char*>(op.address),
-                             static_cast<int>(op.op_flags), op.mode);
+        io_uring_prep_openat(sqe, AT_FDCWD, op.args.path.name, static_cast<int>(op.args.path.flags),
+                             op.args.path.mode);
         break;
       case op_code::close:
         io_uring_prep_close(sqe, op.fd);
         break;
       case op_code::accept:
-        io_uring_prep_accept(sqe, op.fd, static_cast<sockaddr*>(const_cast<void*>(op.address)),
-                             static_cast<socklen_t*>(op.buffer), static_cast<int>(op.op_flags));
+        io_uring_prep_accept(sqe, op.fd, op.args.accept.peer, op.args.accept.peer_len,
+                             static_cast<int>(op.args.accept.flags));
         break;
       case op_code::connect:
-        io_uring_prep_connect(sqe, op.fd, static_cast<const sockaddr*>(op.address), op.len);
+        io_uring_prep_connect(sqe, op.fd, op.args.connect.peer, op.args.connect.peer_len);
         break;
       case op_code::recv:
-        io_uring_prep_recv(sqe, op.fd, op.buffer, op.len, static_cast<int>(op.op_flags));
+        io_uring_prep_recv(sqe, op.fd, op.args.transfer.data, op.args.transfer.len,
+                           static_cast<int>(op.args.transfer.msg_flags));
         break;
       case op_code::send:
-        io_uring_prep_send(sqe, op.fd, op.buffer, op.len, static_cast<int>(op.op_flags));
+        io_uring_prep_send(sqe, op.fd, op.args.transfer.data, op.args.transfer.len,
+                           static_cast<int>(op.args.transfer.msg_flags));
         break;
       case op_code::fsync:
-        io_uring_prep_fsync(sqe, op.fd, op.op_flags);
+        io_uring_prep_fsync(sqe, op.fd, op.args.sync.flags);
         break;
       case op_code::poll:
-        io_uring_prep_poll_add(sqe, op.fd, op.op_flags);
+        io_uring_prep_poll_add(sqe, op.fd, op.args.poll.events);
         break;
       case op_code::unlinkat:
-        io_uring_prep_unlinkat(sqe, AT_FDCWD, static_cast<const char*>(op.address),
-                               static_cast<int>(op.op_flags));
+        io_uring_prep_unlinkat(sqe, AT_FDCWD, op.args.path.name, static_cast<int>(op.args.path.flags));
         break;
       case op_code::renameat:
-        io_uring_prep_renameat(sqe, AT_FDCWD, static_cast<const char*>(op.address), AT_FDCWD,
-                               static_cast<const char*>(op.buffer), 0);
+        io_uring_prep_renameat(sqe, AT_FDCWD, op.args.rename.from, AT_FDCWD, op.args.rename.to, 0);
         break;
       case op_code::mkdirat:
-        io_uring_prep_mkdirat(sqe, AT_FDCWD, static_cast<const char*>(op.address), op.mode);
+        io_uring_prep_mkdirat(sqe, AT_FDCWD, op.args.path.name, op.args.path.mode);
         break;
       case op_code::statx:
-        io_uring_prep_statx(sqe, op.fd < 0 ? AT_FDCWD : op.fd, static_cast<const char*>(op.address),
-                            static_cast<int>(op.op_flags), op.mode, static_cast<struct statx*>(op.buffer));
+        io_uring_prep_statx(sqe, op.fd < 0 ? AT_FDCWD : op.fd, op.args.stat.name,
+                            static_cast<int>(op.args.stat.flags), op.args.stat.mask, op.args.stat.out);
         break;
       case op_code::sendmsg:
-        io_uring_prep_sendmsg(sqe, op.fd, static_cast<const msghdr*>(op.buffer), op.op_flags);
+        io_uring_prep_sendmsg(sqe, op.fd, op.args.message.header, op.args.message.msg_flags);
         break;
       case op_code::recvmsg:
-        io_uring_prep_recvmsg(sqe, op.fd, static_cast<msghdr*>(op.buffer), op.op_flags);
+        io_uring_prep_recvmsg(sqe, op.fd, op.args.message.header, op.args.message.msg_flags);
         break;
       case op_code::accept_multishot:
         io_uring_prep_multishot_accept(sqe, op.fd, nullptr, nullptr, SOCK_CLOEXEC);
@@ -588,16 +587,19 @@ class uring_backend final : public backend {
         sqe->buf_group = buffer_group;
         break;
       case op_code::send_zc:
-        io_uring_prep_send_zc(sqe, op.fd, op.buffer, op.len, static_cast<int>(op.op_flags), 0);
+        io_uring_prep_send_zc(sqe, op.fd, op.args.transfer.data, op.args.transfer.len,
+                              static_cast<int>(op.args.transfer.msg_flags), 0);
         break;
       case op_code::readv:
-        io_uring_prep_readv(sqe, op.fd, static_cast<const iovec*>(op.buffer), op.len, op.offset);
+        io_uring_prep_readv(sqe, op.fd, op.args.vectored.entries, op.args.vectored.count,
+                            op.args.vectored.offset);
         break;
       case op_code::writev:
-        io_uring_prep_writev(sqe, op.fd, static_cast<const iovec*>(op.buffer), op.len, op.offset);
+        io_uring_prep_writev(sqe, op.fd, op.args.vectored.entries, op.args.vectored.count,
+                             op.args.vectored.offset);
         break;
       case op_code::register_file:
-        io_uring_prep_files_update(sqe, static_cast<int*>(op.buffer), 1,
+        io_uring_prep_files_update(sqe, op.args.registration.descriptor, 1,
                                    static_cast<int>(IORING_FILE_INDEX_ALLOC));
         break;
       case op_code::timer:

@@ -303,7 +303,7 @@ std::size_t event_loop_impl::fire_timers() noexcept {
     io_op* op = timers_.top();
     timers_.remove(op);
     // A timer given a deadline before its own end was moved to the deadline (see start()).
-    finish(*op, op->deadline != 0 && op->deadline == op->offset ? -ETIMEDOUT : 0);
+    finish(*op, op->deadline != 0 && op->deadline == op->args.timer.when ? -ETIMEDOUT : 0);
     ++fired;
   }
   return fired;
@@ -331,7 +331,7 @@ void event_loop_impl::start(io_op& op) noexcept {
     return;
   }
   if (op.code == op_code::timer) {
-    if (op.deadline != 0 && op.deadline < op.offset) op.offset = op.deadline;
+    if (op.deadline != 0 && op.deadline < op.args.timer.when) op.args.timer.when = op.deadline;
     timers_.push(&op);
     return;
   }

@@ -29,7 +29,7 @@ void run_deferred_finish(work_item* w) noexcept {
 
 void fill(io_op& take, const multishot::entry& e) noexcept {
   take.result = e.result;
-  take.len = static_cast<std::uint32_t>(e.buffer);
+  take.args.take.buffer = e.buffer;
 }
 
 }  // namespace
@@ -108,7 +108,7 @@ void event_loop_impl::on_buffer_return(work_item* item) noexcept {
 // ---- the loop's thread ------------------------------------------------------------------------
 
 void event_loop_impl::take(io_op& op) noexcept {
-  multishot& m = *static_cast<multishot*>(op.buffer);
+  multishot& m = *op.args.take.source;
   if (!m.ready.empty()) {
     fill(op, m.ready.front());
     m.ready.pop_front();
@@ -125,7 +125,7 @@ void event_loop_impl::take(io_op& op) noexcept {
 }
 
 void event_loop_impl::cancel_take(io_op& op) noexcept {
-  multishot& m = *static_cast<multishot*>(op.buffer);
+  multishot& m = *op.args.take.source;
   if (m.taker != &op) return;  // already handed a completion
   m.taker = nullptr;
   finish(op, -ECANCELED);
@@ -194,7 +194,7 @@ void event_loop_impl::deliver(multishot& m, int result, completion_flags flags) 
   if (m.taker != nullptr) {
     io_op& taker = *m.taker;
     m.taker = nullptr;
-    taker.len = static_cast<std::uint32_t>(e.buffer);
+    taker.args.take.buffer = e.buffer;
     finish(taker, e.result);
   } else {
     m.ready.push_back(e);

@@ -22,7 +22,7 @@ class timer_heap {
   bool empty() const noexcept { return heap_.empty(); }
   std::size_t size() const noexcept { return heap_.size(); }
   io_op* top() const noexcept { return heap_.front(); }
-  std::uint64_t next_deadline() const noexcept { return heap_.front()->offset; }
+  std::uint64_t next_deadline() const noexcept { return heap_.front()->args.timer.when; }
 
   bool contains(const io_op* op) const noexcept {
     return op->heap_index < heap_.size() && heap_[op->heap_index] == op;
@@ -53,7 +53,7 @@ class timer_heap {
     io_op* op = heap_[i];
     while (i > 0) {
       const std::size_t parent = (i - 1) / 2;
-      if (heap_[parent]->offset <= op->offset) break;
+      if (heap_[parent]->args.timer.when <= op->args.timer.when) break;
       place(i, heap_[parent]);
       i = parent;
     }
@@ -65,8 +65,8 @@ class timer_heap {
     for (;;) {
       std::size_t child = 2 * i + 1;
       if (child >= n) break;
-      if (child + 1 < n && heap_[child + 1]->offset < heap_[child]->offset) ++child;
-      if (op->offset <= heap_[child]->offset) break;
+      if (child + 1 < n && heap_[child + 1]->args.timer.when < heap_[child]->args.timer.when) ++child;
+      if (op->args.timer.when <= heap_[child]->args.timer.when) break;
       place(i, heap_[child]);
       i = child;
     }

@@ -34,8 +34,7 @@ detail::connect_awaitable::connect_awaitable(const endpoint& ep) noexcept : peer
   }
   op.code = coring::detail::op_code::connect;
   op.fd = fd;
-  op.address = peer.data();
-  op.len = peer.size();
+  op.args.connect = {peer.data(), peer.size()};
 }
 
 result<tcp_stream> detail::connect_awaitable::await_resume() noexcept {
@@ -53,8 +52,7 @@ detail::register_awaitable::register_awaitable(tcp_stream& s) noexcept : stream(
     op.result = 1;  // already registered
   } else {
     op.code = coring::detail::op_code::register_file;
-    op.buffer = &descriptor;
-    op.len = 1;
+    op.args.registration = {&descriptor};
   }
 }
 
@@ -94,9 +92,7 @@ result<void> tcp_stream::set_nodelay(bool enabled) const noexcept {
 detail::accept_awaitable::accept_awaitable(int fd) noexcept {
   op.code = coring::detail::op_code::accept;
   op.fd = fd;
-  op.address = peer.data();
-  op.buffer = &peer_len;
-  op.op_flags = SOCK_CLOEXEC;
+  op.args.accept = {peer.data(), &peer_len, SOCK_CLOEXEC};
 }
 
 result<tcp_stream> detail::accept_awaitable::await_resume() noexcept {

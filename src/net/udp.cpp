@@ -19,8 +19,7 @@ detail::send_to_awaitable::send_to_awaitable(int fd, std::span<const std::byte> 
   message.msg_iovlen = 1;
   op.code = coring::detail::op_code::sendmsg;
   op.fd = fd;
-  op.buffer = &message;
-  op.op_flags = MSG_NOSIGNAL;
+  op.args.message = {&message, MSG_NOSIGNAL};
 }
 
 result<std::size_t> detail::send_to_awaitable::await_resume() noexcept {
@@ -38,7 +37,7 @@ detail::receive_from_awaitable::receive_from_awaitable(int fd, std::span<std::by
   message.msg_iovlen = 1;
   op.code = coring::detail::op_code::recvmsg;
   op.fd = fd;
-  op.buffer = &message;
+  op.args.message = {&message, 0};
 }
 
 result<received> detail::receive_from_awaitable::await_resume() noexcept {

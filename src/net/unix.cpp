@@ -36,8 +36,7 @@ detail::unix_connect_awaitable::unix_connect_awaitable(const std::string& path) 
   }
   op.code = coring::detail::op_code::connect;
   op.fd = fd;
-  op.address = &address;
-  op.len = *len;
+  op.args.connect = {reinterpret_cast<const sockaddr*>(&address), *len};
 }
 
 result<unix_stream> detail::unix_connect_awaitable::await_resume() noexcept {
@@ -53,7 +52,7 @@ result<unix_stream> detail::unix_connect_awaitable::await_resume() noexcept {
 detail::unix_accept_awaitable::unix_accept_awaitable(int fd) noexcept {
   op.code = coring::detail::op_code::accept;
   op.fd = fd;
-  op.op_flags = SOCK_CLOEXEC;  // address and length stay null: a Unix peer is usually unnamed
+  op.args.accept = {nullptr, nullptr, SOCK_CLOEXEC};  // a Unix peer is usually unnamed
 }
 
 result<unix_stream> detail::unix_accept_awaitable::await_resume() noexcept {

@@ -48,7 +48,7 @@ multishot* open_multishot(op_code code, io_target target);
 /// buffers returned), the kernel request is canceled, and the loop frees it when done.
 void close_multishot(multishot* m) noexcept;
 /// On the loop's own thread with a completion queued: moves it into `take` (result, and the buffer
-/// id in `take.len`, -1 as all ones) and returns true.
+/// id in `take.args.take.buffer`, or -1) and returns true.
 bool take_queued(multishot& m, io_op& take) noexcept;
 
 /// The memory of provided buffer `id` of `loop` (a receive completion's buffer).
@@ -56,14 +56,13 @@ const std::byte* provided_buffer(event_loop_impl* loop, std::int32_t id) noexcep
 /// Gives provided buffer `id` back to `loop`'s ring (any thread).
 void return_provided_buffer(event_loop_impl* loop, std::int32_t id) noexcept;
 
-/// co_await of the next completion; derived types turn op.result / op.len into a value.
+/// co_await of the next completion; derived types turn op.result / buffer() into a value.
 struct take_awaitable {
   io_op op;
 
   explicit take_awaitable(multishot* source) noexcept {
     op.code = op_code::take_next;
-    op.buffer = source;
-    op.len = ~0u;
+    op.args.take = {source, -1};
     if (source == nullptr) {
       op.result = -EBADF;  // an empty (moved-from) handle
     } else {
@@ -74,7 +73,7 @@ struct take_awaitable {
   bool await_ready() noexcept {
     // Out of budget: go through the loop, which hands the queued completion over from its ready
     // queue (the task yields).
-    return op.loop == nullptr || (coop_spend() && take_queued(*static_cast<multishot*>(op.buffer), op));
+    return op.loop == nullptr || (coop_spend() && take_queued(*op.args.take.source, op));
   }
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
@@ -84,7 +83,7 @@ struct take_awaitable {
     op.forget_scope();
     return op.result;
   }
-  std::int32_t buffer() const noexcept { return static_cast<std::int32_t>(op.len); }
+  std::int32_t buffer() const noexcept { return op.args.take.buffer; }
 };
 
 }  // namespace coring::detail
