@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
-// The kernel behind an event loop, kept to four verbs: submit, reap (inside wait), wait, wake.
+// The kernel behind an event loop. Its verbs, by role:
+//   op flow          submit, cancel, cancel_all, wait (submits, waits, reaps), flush, wake
+//   loop lifecycle   attach_to_current_thread, completions_pending, take_failure_report,
+//                    readiness_fd/clear_readiness (a host's poll), in_flight, counters, describe
+//   ring resources   provided buffers (provide_buffers, buffer_data, recycle_buffer) and the
+//                    registered-file table (enable_registered_files, close_registered_file)
 //
-// io_uring is the only implementation today (uring_backend); an epoll backend can implement the
-// same interface where io_uring is blocked. The backend knows io_op but never a coroutine: it turns
-// ops into kernel requests and hands each completion back through `completion_sink`.
+// The backend knows io_op but never a coroutine: it turns ops into kernel requests and hands each
+// completion back through `completion_sink`.
 //
 // Threads: everything but wake() is called by the loop's thread only.
 #pragma once

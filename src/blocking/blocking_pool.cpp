@@ -12,7 +12,7 @@
 #include <system_error>
 #include <thread>
 
-#include "runtime/task_registry.hpp"
+#include "task/task_registry.hpp"
 #include "signal/thread_signals.hpp"
 
 namespace coring::detail {

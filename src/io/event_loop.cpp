@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "io/event_loop_impl.hpp"
-#include "runtime/task_registry.hpp"
+#include "task/task_registry.hpp"
 
 namespace coring {
 
@@ -13,7 +13,7 @@ event_loop::event_loop(event_loop_options options)
       impl_(std::make_unique<detail::event_loop_impl>(
           registry_.get(), detail::loop_config{options.ring_entries, std::chrono::nanoseconds::zero(),
                                                options.receive_buffers, options.receive_buffer_size})) {
-  registry_->set_loop_to_notify(impl_.get());
+  registry_->set_completion_listener(impl_.get());
 }
 
 event_loop::~event_loop() {

@@ -12,7 +12,7 @@
 
 #include "coring/detail/spin_lock.hpp"
 #include "coring/detail/task_cell.hpp"
-#include "runtime/task_registry.hpp"
+#include "task/task_registry.hpp"
 
 namespace coring::detail {
 
@@ -164,7 +164,11 @@ void event_loop_impl::schedule(work_item* item) noexcept {
   posters_.fetch_sub(1, std::memory_order_release);
 }
 
-void event_loop_impl::count_and_wake(task_registry& registry) noexcept {
+void event_loop_impl::task_finished(task_registry& registry) noexcept {
+  if (owns_current_thread()) {
+    registry.count_completion();
+    return;
+  }
   posters_.fetch_add(1, std::memory_order_seq_cst);  // see schedule()
   registry.count_completion();
   wakeups_.fetch_add(1, std::memory_order_relaxed);

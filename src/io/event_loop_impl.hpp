@@ -3,7 +3,7 @@
 //
 // Data by writer:
 //   set once: backend_, registry (via scheduler)
-//   loop thread only: spin_ (adaptive, see scheduler/adaptive_spin.hpp)
+//   loop thread only: spin_ (adaptive, see park/adaptive_spin.hpp)
 //   loop thread only: ready_, timers_, the backend's submission and completion side
 //   any thread: remote_ (push), sleeping_, stop_requested_, wake-up counter, placed_ (balancers)
 //   loop thread, read by any: queue_depth_, timer_count_, published_load_/published_placed_
@@ -31,7 +31,8 @@
 #include "coring/detail/scheduler.hpp"
 #include "io/remote_queue.hpp"
 #include "io/timer_heap.hpp"
-#include "scheduler/adaptive_spin.hpp"
+#include "park/adaptive_spin.hpp"
+#include "task/task_registry.hpp"
 
 namespace coring::detail {
 
@@ -52,7 +53,7 @@ struct loop_config {
   bool spin_yields = false;  // more runtime threads than usable CPUs (see adaptive_spin.hpp)
 };
 
-class event_loop_impl final : public scheduler, private completion_sink {
+class event_loop_impl final : public scheduler, public completion_listener, private completion_sink {
  public:
   event_loop_impl(task_registry* registry, const loop_config& config);
   ~event_loop_impl();
@@ -85,9 +86,10 @@ class event_loop_impl final : public scheduler, private completion_sink {
   /// How long a host may sleep before the next turn: zero when work is ready now, nullopt when
   /// only the descriptor (a completion or wake-up) can bring work. On the loop's thread.
   std::optional<std::chrono::nanoseconds> host_timeout() const noexcept;
-  /// Counts a completion in `registry` and wakes the loop (a system call), guarded like a remote
+  /// A standalone loop's task finished: counts it in `registry` and, from another thread, wakes
+  /// the loop (its run() checks for the end of its tasks between turns), guarded like a remote
   /// post: the loop's destructor waits until this returned. Any thread.
-  void count_and_wake(task_registry& registry) noexcept;
+  void task_finished(task_registry& registry) noexcept override;
   void reset_stop() noexcept { stop_requested_.store(false, std::memory_order_release); }
   bool stop_requested() const noexcept { return stop_requested_.load(std::memory_order_acquire); }
 

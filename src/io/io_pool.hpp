@@ -44,9 +44,11 @@ class io_pool final : public scheduler {
 
   /// The calling thread's loop when it is one of ours, else the next loop round-robin.
   event_loop_impl* pick_loop() noexcept;
-  /// A fixed loop for a CPU worker's I/O (no shared counter on that path).
-  event_loop_impl* loop_for(unsigned worker_index) noexcept {
-    return loops_[worker_index % loops_.size()].get();
+  /// Its loops, for the CPU pool's I/O.
+  std::vector<event_loop_impl*> loop_pointers() const {
+    std::vector<event_loop_impl*> all;
+    for (const auto& loop : loops_) all.push_back(loop.get());
+    return all;
   }
   /// Stops the loops and joins their threads; each drains its ring until `drain_deadline`.
   /// False when some loop's kernel still held ops at that deadline (their memory must not be freed).

@@ -38,8 +38,8 @@
 
 #include "blocking/blocking_pool.hpp"
 #include "io/io_pool.hpp"
-#include "runtime/task_registry.hpp"
 #include "scheduler/cpu_pool.hpp"
+#include "task/task_registry.hpp"
 
 namespace coring {
 
@@ -111,7 +111,9 @@ struct runtime_state {
                       options.receive_buffer_size, spin_yields});
     }
     if (cpu_threads > 0) {
-      cpu = std::make_unique<cpu_pool>(&registry, io.get(), cpu_threads, options.idle_spin, spin_yields);
+      cpu = std::make_unique<cpu_pool>(&registry,
+                                       io != nullptr ? io->loop_pointers() : std::vector<event_loop_impl*>{},
+                                       cpu_threads, options.idle_spin, spin_yields);
     }
     blocking = std::make_shared<blocking_pool>(options.blocking_threads);
     registry.set_blocking(blocking.get());

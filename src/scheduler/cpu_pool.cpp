@@ -4,9 +4,8 @@
 #include <algorithm>
 
 #include "coring/detail/spin_lock.hpp"
-#include "io/io_pool.hpp"
-#include "runtime/task_registry.hpp"
 #include "signal/thread_signals.hpp"
+#include "task/task_registry.hpp"
 
 namespace coring::detail {
 
@@ -16,9 +15,9 @@ constexpr std::size_t injected_batch = 128;
 
 }  // namespace
 
-cpu_pool::cpu_pool(task_registry* registry, io_pool* io, unsigned threads,
+cpu_pool::cpu_pool(task_registry* registry, std::vector<event_loop_impl*> loops, unsigned threads,
                    std::chrono::nanoseconds spin_budget, bool spin_yields)
-    : scheduler(registry), io_(io) {
+    : scheduler(registry), loops_(std::move(loops)) {
   threads = std::max(1u, threads);
   workers_.reserve(threads);
   for (unsigned i = 0; i < threads; ++i) {
@@ -57,9 +56,12 @@ bool cpu_pool::may_run_forks_inline() const noexcept {
 }
 
 event_loop_impl* cpu_pool::io_loop() noexcept {
-  if (io_ == nullptr) return nullptr;  // a CPU-only runtime: I/O here is not supported (start_op)
+  if (loops_.empty()) return nullptr;  // a CPU-only runtime: I/O here is not supported (start_op)
   const thread_context& ctx = this_thread();
-  return ctx.current == this ? io_->loop_for(ctx.worker_index) : io_->pick_loop();
+  // A worker always uses the same loop (no shared counter on its path).
+  const std::size_t i =
+      ctx.current == this ? ctx.worker_index : next_loop_.fetch_add(1, std::memory_order_relaxed);
+  return loops_[i % loops_.size()];
 }
 
 void cpu_pool::schedule(work_item* item) noexcept {

@@ -30,19 +30,18 @@
 #include <vector>
 
 #include "coring/detail/scheduler.hpp"
-#include "scheduler/adaptive_spin.hpp"
+#include "park/adaptive_spin.hpp"
+#include "park/parker.hpp"
 #include "scheduler/injection_queue.hpp"
-#include "scheduler/parker.hpp"
 #include "scheduler/work_stealing_deque.hpp"
 
 namespace coring::detail {
 
-class io_pool;
-
 class cpu_pool final : public scheduler {
  public:
-  cpu_pool(task_registry* registry, io_pool* io, unsigned threads, std::chrono::nanoseconds spin_budget,
-           bool spin_yields = false);
+  /// `loops`: where its tasks' I/O goes (the runtime's io loops; none: a CPU-only runtime).
+  cpu_pool(task_registry* registry, std::vector<event_loop_impl*> loops, unsigned threads,
+           std::chrono::nanoseconds spin_budget, bool spin_yields = false);
   ~cpu_pool();
   cpu_pool(const cpu_pool&) = delete;
   cpu_pool& operator=(const cpu_pool&) = delete;
@@ -88,7 +87,8 @@ class cpu_pool final : public scheduler {
   void notify_one() noexcept;
   void push_local(worker& self, work_item* item) noexcept;
 
-  io_pool* io_;
+  std::vector<event_loop_impl*> loops_;
+  std::atomic<std::uint32_t> next_loop_{0};  // I/O started from other threads: round-robin
   std::vector<std::unique_ptr<worker>> workers_;
   injection_queue injected_;
   alignas(64) std::atomic<std::uint32_t> searching_{0};

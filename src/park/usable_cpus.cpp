@@ -3,7 +3,7 @@
 
 #include <cstdio>
 
-#include "scheduler/adaptive_spin.hpp"
+#include "park/adaptive_spin.hpp"
 
 namespace coring::detail {
 

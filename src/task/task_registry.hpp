@@ -5,8 +5,9 @@
 //
 // An unfinished task is either still queued, never started (its cell is a work item in some
 // pool's queue: the pools hand those over at shutdown), or it has started and awaited something:
-// a task tree is entered here at its first co_await (promise_base::await_transform), before it can
-// suspend. Trees that run to the end without awaiting anything never touch the registry.
+// a task tree is entered here before its first suspension (every coring awaitable and every co_await
+// of a child task calls before_suspend). Trees that run to the end without suspending never touch
+// the registry. The cells' state machine (spawn, start, finish, join, release) is task_cell.cpp.
 //
 // Sharded by thread to keep the lock uncontended: a cell remembers its shard, and completion
 // (possibly on another thread) locks that shard only. Counters are relaxed atomics in the shard
@@ -27,6 +28,18 @@
 namespace coring::detail {
 
 class blocking_pool;
+class task_registry;
+
+/// Told of every finished task of a registry (a standalone event_loop, whose run() returns once
+/// its tasks are done), on the thread that finished it. It must count the completion
+/// (count_completion()) itself, so that it can do it inside its own guard against destruction.
+class completion_listener {
+ public:
+  virtual void task_finished(task_registry& registry) noexcept = 0;
+
+ protected:
+  ~completion_listener() = default;
+};
 
 class task_registry {
  public:
@@ -42,16 +55,15 @@ class task_registry {
   void remove(task_cell& cell) noexcept;
   void count_spawn() noexcept;
   void count_completion() noexcept;
-  /// Counts a completion and, from another thread than the loop to notify, wakes that loop.
+  /// Counts a completion, through the completion listener if there is one.
   void finish_completion() noexcept;
   /// Destroys every registered task and every never-started cell among `abandoned` (the items
   /// left in the queues of stopped pools): frames, and cells unless a join_handle holds them.
   /// Returns how many tasks it destroyed. Only when no thread runs tasks of this registry.
   std::size_t destroy_all(const std::vector<work_item*>& abandoned) noexcept;
 
-  /// A standalone event_loop's registry: the loop to wake when one of its tasks finishes on another
-  /// thread (its run() checks for the end of its tasks between turns).
-  void set_loop_to_notify(event_loop_impl* loop) noexcept { loop_to_notify_ = loop; }
+  /// Set once, before any task.
+  void set_completion_listener(completion_listener* listener) noexcept { listener_ = listener; }
 
   /// The runtime's blocking pool for spawn_blocking (null: a standalone event_loop's registry,
   /// whose tasks use the process-wide pool). Set once, before any task.
@@ -92,10 +104,10 @@ class task_registry {
   static void bump(std::atomic<std::uint64_t>& counter) noexcept;
   counter_slot& this_thread_counters() noexcept;
 
-  event_loop_impl* loop_to_notify_ = nullptr;  // set once, before any task
-  blocking_pool* blocking_ = nullptr;          // set once, before any task
-  std::uint64_t id_ = 0;                       // set once
-  unsigned late_reports_ = 0;                  // report_late calls in progress, under its lock
+  completion_listener* listener_ = nullptr;  // set once, before any task
+  blocking_pool* blocking_ = nullptr;        // set once, before any task
+  std::uint64_t id_ = 0;                     // set once
+  unsigned late_reports_ = 0;                // report_late calls in progress, under its lock
   shard shards_[shard_count];
   counter_slot counters_[counter_slots];
   std::mutex handler_mutex_;
@@ -104,6 +116,10 @@ class task_registry {
 
 /// Frees a cell and the frame it owns.
 void destroy_cell(task_cell& cell) noexcept;
+
+/// Shutdown's end of a task that will never finish: its frame goes, the cell stays while a
+/// join_handle refers to it (which then reports operation_canceled).
+void destroy_unfinished(task_registry& registry, task_cell& cell) noexcept;
 
 /// True for the work item of a spawned task that has not started (a task_cell).
 bool is_unstarted_cell(const work_item* item) noexcept;
