@@ -22,7 +22,10 @@ task<void> traveller(runtime& rt, std::atomic<long>& on_cpu, std::atomic<long>& 
 
 }  // namespace
 
-TEST_CASE("1,000,000 tasks moving between the pools are all accounted for") {
+// Long runs (CTest label `stress`: `ctest -L stress` runs them alone, `-LE stress` skips them).
+TEST_SUITE_BEGIN("stress");
+
+TEST_CASE("a million tasks moving between the pools are all accounted for") {
   constexpr long total = 1'000'000;
   constexpr long batch = 10'000;
   runtime rt{{.io_threads = 2, .cpu_threads = 2}};
@@ -76,3 +79,5 @@ TEST_CASE("many tasks spawned from both pools at once all complete") {
   rt.block_on(body());
   CHECK(count.load() == 40'000);
 }
+
+TEST_SUITE_END();
