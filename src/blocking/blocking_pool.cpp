@@ -12,8 +12,8 @@
 #include <system_error>
 #include <thread>
 
-#include "task/task_registry.hpp"
 #include "signal/thread_signals.hpp"
+#include "task/task_registry.hpp"
 
 namespace coring::detail {
 
