@@ -112,8 +112,10 @@ int self_test(unsigned short port, const std::string& path) {
 int main(int argc, char** argv) {
   const bool testing = argc > 1 && std::string_view(argv[1]) == "--self-test";
   try {
-    coring::runtime rt;  // coring's pools, next to the application's io_context
+    // The io_context is declared first so it outlives the runtime: a coring task that completes an
+    // Asio handler holds the context's work count until the handler is queued there.
     asio::io_context context;
+    coring::runtime rt;  // coring's pools, next to the application's io_context
     tcp::acceptor acceptor(context, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
     const unsigned short port = acceptor.local_endpoint().port();
     asio::co_spawn(context, serve(acceptor, rt), asio::detached);

@@ -143,7 +143,7 @@ TEST_CASE("a host's epoll loop wakes for a due timer and for a completed read, a
   ::close(fds[1]);
 }
 
-TEST_CASE("an idle loop hosted by epoll_wait uses under 1% of a core") {
+TEST_CASE("an idle loop hosted by epoll_wait sleeps in epoll_wait instead of spinning") {
   event_loop loop;
   epoll_host host(loop);
   auto forever = []() -> task<void> { (void)co_await coring::sleep_for(1h); };
@@ -155,7 +155,9 @@ TEST_CASE("an idle loop hosted by epoll_wait uses under 1% of a core") {
   const double cpu_ms = thread_cpu_ms() - cpu_before;
   const double wall_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - begin).count();
-  CHECK(cpu_ms < wall_ms / 100);
+  // A spinning host burns a whole core; the bound leaves room for a sanitizer build on a busy CI
+  // machine (CI's asan run once measured just over 1%).
+  CHECK(cpu_ms < wall_ms / 20);
   CHECK(host.iterations.load() < 20);  // it slept: a spinning host would count thousands
   h.cancel();
   for (int i = 0; i < 100 && !h.done(); ++i) host.iterate(10ms);

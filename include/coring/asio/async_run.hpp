@@ -25,6 +25,10 @@
 // returns or throws is what the handler gets. A task that never runs to its end (stopped before it
 // started, destroyed by runtime shutdown, spawned on a runtime that shut down) completes the handler
 // with std::system_error(operation_canceled): the handler is always called exactly once.
+// Lifetime. The handler's io_context must outlive every async_run operation on it: declare it
+// before the coring::runtime (the runtime's destruction ends every task and calls its handler), or
+// await every operation before destroying the context. io_context::stop() does not end an operation:
+// its coring task still runs and still queues the handler on that context.
 // Thread safety: async_run may be called from any thread, like spawn().
 #pragma once
 
