@@ -42,6 +42,7 @@
 #include <memory>
 #include <optional>
 
+#include "coring/backend_kind.hpp"
 #include "coring/executor.hpp"
 #include "coring/join_handle.hpp"
 #include "coring/spawn.hpp"
@@ -56,6 +57,10 @@ struct event_loop_options {
   /// as in runtime_options.
   unsigned receive_buffers = 512;
   unsigned receive_buffer_size = 4096;
+  /// Which kernel interface the loop drives, and whether falling back to epoll says so on stderr
+  /// (see coring/backend_kind.hpp).
+  backend_kind backend = backend_kind::automatic;
+  bool quiet_backend_fallback = false;
 };
 
 namespace detail {
@@ -106,8 +111,11 @@ class event_loop {
 
   /// Tasks spawned on this loop and not finished yet.
   std::size_t alive_tasks() const noexcept;
-  /// Which ring setup the kernel accepted, e.g. "io_uring (single issuer, deferred task run)".
+  /// Which ring setup the kernel accepted, e.g. "io_uring (single issuer, deferred task run)", or
+  /// "epoll".
   const char* backend_name() const noexcept;
+  /// The backend the loop drives: io_uring or epoll (never automatic).
+  backend_kind backend() const noexcept;
 
  private:
   std::unique_ptr<detail::task_registry> registry_;

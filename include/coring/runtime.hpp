@@ -52,6 +52,7 @@
 #include <utility>
 #include <variant>
 
+#include "coring/backend_kind.hpp"
 #include "coring/executor.hpp"
 #include "coring/join_handle.hpp"
 #include "coring/runtime_metrics.hpp"
@@ -93,6 +94,11 @@ struct runtime_options {
   /// Most threads of this runtime's blocking pool (spawn_blocking) at once; more jobs queue. Its
   /// threads start on demand and exit after 10 s idle; shutdown joins them. 1 to 65536.
   unsigned blocking_threads = 512;
+  /// Which kernel interface the io loops drive (see coring/backend_kind.hpp): automatic picks
+  /// io_uring, or epoll where io_uring is blocked, saying so once on stderr unless
+  /// quiet_backend_fallback. All loops of a runtime drive the same one.
+  backend_kind backend = backend_kind::automatic;
+  bool quiet_backend_fallback = false;
 };
 // ring_entries must be 1 to 32768 (the kernel's limit); receive_buffers a power of two up to 32768;
 // io_threads and cpu_threads must not both be 0; other values make the constructor throw
@@ -244,6 +250,8 @@ class runtime {
   void shutdown(std::chrono::nanoseconds grace) noexcept;
 
   runtime_metrics metrics() const noexcept;
+  /// The backend the io loops drive: io_uring or epoll (automatic for a runtime without io pool).
+  backend_kind backend() const noexcept;
 
   /// Called with every exception that nobody will observe: one that escapes a detached task (or a
   /// finished task whose handle was dropped without being awaited), and the ones when_all,

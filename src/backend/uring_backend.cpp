@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "backend/backend.hpp"
+#include "backend/backend_testing.hpp"
 
 namespace coring::detail {
 
@@ -59,13 +60,6 @@ std::uint64_t tagged(const io_op& op, std::uint64_t bits) noexcept {
 }
 
 constexpr unsigned eager_file_batch = 8;
-
-enter_failure_injection& injected_enter_failures() noexcept {
-  thread_local enter_failure_injection injection;
-  return injection;
-}
-
-std::atomic<bool> cancels_withheld{false};  // testing::withhold_cancels
 
 bool is_file_transfer(op_code code) noexcept {
   return code == op_code::read || code == op_code::write || code == op_code::readv || code == op_code::writev;
@@ -203,7 +197,7 @@ class uring_backend final : public backend {
         return;
       }
     }
-    if (cancels_withheld.load(std::memory_order_relaxed)) [[unlikely]]
+    if (testing_hooks::cancels_withheld()) [[unlikely]]
       return;
     io_uring_sqe* sqe = next_sqe_or_flush();
     if (sqe == nullptr) return;  // the ring is unusable; the op will complete on its own
@@ -215,7 +209,7 @@ class uring_backend final : public backend {
     closing_ = true;
     for (io_op* op : backlog_) cancelled_backlog_.push_back(op);
     backlog_.clear();
-    if (cancels_withheld.load(std::memory_order_relaxed)) [[unlikely]]
+    if (testing_hooks::cancels_withheld()) [[unlikely]]
       return;
     io_uring_sqe* sqe = next_sqe_or_flush();
     if (sqe == nullptr) return;
@@ -407,8 +401,8 @@ class uring_backend final : public backend {
   template <class Call>
   int enter(Call call) noexcept {
     enters_.fetch_add(1, std::memory_order_relaxed);
-    enter_failure_injection& injected = injected_enter_failures();
-    const int rc = injected.count > 0 ? (--injected.count, -injected.error) : call();
+    const int injected = testing_hooks::take_injected_enter_failure();
+    const int rc = injected != 0 ? -injected : call();
     if (rc >= 0) {
       if (rc > 0) note_submitted(static_cast<unsigned>(rc));
       enter_error_ = 0;
@@ -714,15 +708,6 @@ class uring_backend final : public backend {
 };
 
 }  // namespace
-
-namespace testing {
-void fail_enters_on_this_thread(int error, unsigned count) noexcept {
-  injected_enter_failures() = {error, count};
-}
-void withhold_cancels(bool withhold) noexcept {
-  cancels_withheld.store(withhold, std::memory_order_relaxed);
-}
-}  // namespace testing
 
 std::unique_ptr<backend> make_uring_backend(unsigned entries) {
   return std::make_unique<uring_backend>(entries);

@@ -12,7 +12,8 @@ event_loop::event_loop(event_loop_options options)
     : registry_(std::make_unique<detail::task_registry>()),
       impl_(std::make_unique<detail::event_loop_impl>(
           registry_.get(), detail::loop_config{options.ring_entries, std::chrono::nanoseconds::zero(),
-                                               options.receive_buffers, options.receive_buffer_size})) {
+                                               options.receive_buffers, options.receive_buffer_size, false,
+                                               options.backend, options.quiet_backend_fallback})) {
   registry_->set_completion_listener(impl_.get());
 }
 
@@ -74,6 +75,10 @@ std::size_t event_loop::alive_tasks() const noexcept {
 
 const char* event_loop::backend_name() const noexcept {
   return impl_->backend_name();
+}
+
+backend_kind event_loop::backend() const noexcept {
+  return impl_->kind();
 }
 
 }  // namespace coring

@@ -10,6 +10,7 @@
 #include <system_error>
 #include <thread>
 
+#include "backend/backend_choice.hpp"
 #include "coring/detail/spin_lock.hpp"
 #include "coring/detail/task_cell.hpp"
 #include "task/task_registry.hpp"
@@ -117,10 +118,14 @@ bool start_op(io_op& op, std::coroutine_handle<> awaiting, task_root* root) noex
 
 event_loop_impl::event_loop_impl(task_registry* registry, const loop_config& config)
     : scheduler(registry),
-      backend_(make_uring_backend(config.ring_entries)),
+      backend_(nullptr),
       spin_(config.spin_budget, config.spin_yields),
       receive_buffers_(config.receive_buffers),
-      receive_buffer_size_(config.receive_buffer_size) {}
+      receive_buffer_size_(config.receive_buffer_size) {
+  chosen_backend chosen = make_backend(config.backend, config.ring_entries, config.quiet_backend_fallback);
+  backend_ = std::move(chosen.made);
+  kind_ = chosen.kind;
+}
 
 event_loop_impl::~event_loop_impl() {
   while (posters_.load(std::memory_order_acquire) != 0) cpu_relax();

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "backend/backend.hpp"
+#include "coring/backend_kind.hpp"
 #include "coring/detail/io_op.hpp"
 #include "coring/detail/multishot.hpp"
 #include "coring/detail/scheduler.hpp"
@@ -51,6 +52,8 @@ struct loop_config {
   unsigned receive_buffers = 512;  // the provided-buffer ring of receive streams
   unsigned receive_buffer_size = 4096;
   bool spin_yields = false;  // more runtime threads than usable CPUs (see adaptive_spin.hpp)
+  backend_kind backend = backend_kind::automatic;
+  bool quiet_backend_fallback = false;
 };
 
 class event_loop_impl final : public scheduler, public completion_listener, private completion_sink {
@@ -138,6 +141,7 @@ class event_loop_impl final : public scheduler, public completion_listener, priv
   /// Counts one task placed here by a balancer (any thread).
   void note_placed() noexcept { placed_.fetch_add(1, std::memory_order_relaxed); }
   const char* backend_name() const noexcept { return backend_->describe(); }
+  backend_kind kind() const noexcept { return kind_; }
 
  private:
   void on_completion(io_op& op, int result, completion_flags flags) noexcept override;
@@ -159,6 +163,7 @@ class event_loop_impl final : public scheduler, public completion_listener, priv
   void report_failed_enter(int error) noexcept;
 
   std::unique_ptr<backend> backend_;
+  backend_kind kind_ = backend_kind::automatic;
   adaptive_spin spin_;
   local_queue ready_;
   timer_heap timers_;

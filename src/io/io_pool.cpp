@@ -12,8 +12,10 @@ namespace coring::detail {
 io_pool::io_pool(task_registry* registry, unsigned threads, const loop_config& config) : scheduler(registry) {
   threads = std::max(1u, threads);
   loops_.reserve(threads);
+  loop_config same = config;
   for (unsigned i = 0; i < threads; ++i) {
-    loops_.push_back(std::make_unique<event_loop_impl>(registry, config));
+    loops_.push_back(std::make_unique<event_loop_impl>(registry, same));
+    same.backend = loops_.front()->kind();  // what the first chose, the others drive too
   }
   std::vector<std::future<void>> started;
   threads_.reserve(threads);

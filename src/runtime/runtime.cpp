@@ -108,7 +108,8 @@ struct runtime_state {
       io = std::make_unique<io_pool>(
           &registry, io_threads,
           loop_config{options.ring_entries, options.idle_spin, options.receive_buffers,
-                      options.receive_buffer_size, spin_yields});
+                      options.receive_buffer_size, spin_yields, options.backend,
+                      options.quiet_backend_fallback});
     }
     if (cpu_threads > 0) {
       cpu = std::make_unique<cpu_pool>(&registry,
@@ -281,6 +282,11 @@ void runtime::check_block_on_allowed() const {
   if (ctx.pool != nullptr && (ctx.pool == state_->io.get() || ctx.pool == state_->cpu.get())) {
     throw std::logic_error("coring::runtime::block_on called from one of the runtime's own threads");
   }
+}
+
+backend_kind runtime::backend() const noexcept {
+  if (!state_->io) return backend_kind::automatic;
+  return state_->io->loops().front()->kind();
 }
 
 runtime_metrics runtime::metrics() const noexcept {

@@ -54,6 +54,7 @@ struct message_awaitable : coring::detail::transfer_awaitable {
   message_awaitable(coring::detail::op_code code, coring::detail::io_target target,
                     std::span<const iovec> buffers, std::uint32_t flags) noexcept
       : transfer_awaitable{code, target, &message, 0, 0, flags} {
+    op.args.message = {&message, flags};  // the member sendmsg/recvmsg read (not transfer's)
     message.msg_iov = const_cast<iovec*>(buffers.data());
     message.msg_iovlen = std::min(buffers.size(), coring::detail::max_iovecs);
     for (std::size_t i = 0; i < message.msg_iovlen; ++i) {
