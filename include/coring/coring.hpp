@@ -13,6 +13,7 @@
 #include "coring/buffered_reader.hpp"
 #include "coring/buffered_writer.hpp"
 #include "coring/channel.hpp"
+#include "coring/backend_kind.hpp"
 #include "coring/event_loop.hpp"
 #include "coring/executor.hpp"
 #include "coring/file.hpp"
