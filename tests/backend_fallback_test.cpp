@@ -46,8 +46,8 @@ probe_outcome run_probe(const std::string& error, const std::string& mode) {
   posix_spawn_file_actions_adddup2(&actions, out[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err[1], 2);
   std::string program = CORING_BACKEND_PROBE;
-  std::vector<char*> argv = {program.data(), const_cast<char*>(error.c_str()), const_cast<char*>(mode.c_str()),
-                             nullptr};
+  std::vector<char*> argv = {program.data(), const_cast<char*>(error.c_str()),
+                             const_cast<char*>(mode.c_str()), nullptr};
   pid_t child = -1;
   const int spawned = ::posix_spawn(&child, program.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);

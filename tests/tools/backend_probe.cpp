@@ -68,7 +68,8 @@ coring::task<void> exercise(const std::string& path) {
   if (!client || !server) co_return;
   expect(static_cast<bool>(co_await client->write_all(std::string_view("ping"))), "write_all");
   std::byte got[4];
-  expect(static_cast<bool>(co_await server->read_exact(got)) && std::memcmp(got, "ping", 4) == 0, "read_exact");
+  expect(static_cast<bool>(co_await server->read_exact(got)) && std::memcmp(got, "ping", 4) == 0,
+         "read_exact");
   auto slept = co_await coring::sleep_for(std::chrono::milliseconds(5));
   expect(slept.has_value(), "sleep_for");
 }
@@ -95,7 +96,8 @@ int main(int argc, char** argv) {
         coring::runtime rt{{.io_threads = 1, .cpu_threads = 1, .backend = coring::backend_kind::io_uring}};
         expect(false, "backend_kind::io_uring made a runtime where io_uring_setup is blocked");
       } catch (const std::system_error& e) {
-        expect(e.code() == std::error_code(error, std::system_category()), "the system_error carries the errno");
+        expect(e.code() == std::error_code(error, std::system_category()),
+               "the system_error carries the errno");
       }
     } else {
       const bool quiet = mode == "quiet";
