@@ -12,6 +12,8 @@
 // Threads: everything but wake() is called by the loop's thread only.
 #pragma once
 
+#include <poll.h>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -47,6 +49,21 @@ struct backend_counters {
   std::uint64_t completions = 0;  // completions reaped
   std::uint64_t enters = 0;       // system calls into the kernel
 };
+
+/// What an op that got -EAGAIN waits for before it is retried (poll(2) bits, which epoll shares).
+inline unsigned readiness_events(op_code code) noexcept {
+  switch (code) {
+    case op_code::write:
+    case op_code::send:
+    case op_code::send_zc:
+    case op_code::sendmsg:
+    case op_code::writev:
+    case op_code::connect:
+      return POLLOUT;
+    default:
+      return POLLIN;
+  }
+}
 
 /// How many completions one wait() hands on at most: a bound on a loop's turn.
 inline constexpr std::size_t completions_per_wait = 256;

@@ -58,24 +58,11 @@ namespace coring::detail {
 namespace {
 
 constexpr unsigned max_blocking_threads = 4;
+static_assert(EPOLLIN == POLLIN && EPOLLOUT == POLLOUT);  // readiness_events() serves both backends
+
 constexpr int events_per_wait = 128;
 constexpr int accepts_per_readiness = 32;  // a listener's burst does not hold the loop
 constexpr int receives_per_readiness = 16;
-
-/// What an op that got -EAGAIN waits for (the loop's readiness polls ask for the same).
-std::uint32_t readiness_events(op_code code) noexcept {
-  switch (code) {
-    case op_code::write:
-    case op_code::send:
-    case op_code::send_zc:
-    case op_code::sendmsg:
-    case op_code::writev:
-    case op_code::connect:
-      return EPOLLOUT;
-    default:
-      return EPOLLIN;
-  }
-}
 
 int errno_result(long rc) noexcept {
   return rc < 0 ? -errno : static_cast<int>(rc);

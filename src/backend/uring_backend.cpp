@@ -65,21 +65,6 @@ bool is_file_transfer(op_code code) noexcept {
   return code == op_code::read || code == op_code::write || code == op_code::readv || code == op_code::writev;
 }
 
-/// What an op that got -EAGAIN waits for before it is retried.
-unsigned readiness_mask(op_code code) noexcept {
-  switch (code) {
-    case op_code::write:
-    case op_code::send:
-    case op_code::send_zc:
-    case op_code::sendmsg:
-    case op_code::writev:
-    case op_code::connect:
-      return POLLOUT;
-    default:
-      return POLLIN;
-  }
-}
-
 struct setup_attempt {
   unsigned flags;
   const char* name;
@@ -494,7 +479,7 @@ class uring_backend final : public backend {
   void prepare(io_op& op) noexcept {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (op.awaiting_readiness) {
-      io_uring_prep_poll_add(sqe, op.fd, readiness_mask(op.code));
+      io_uring_prep_poll_add(sqe, op.fd, readiness_events(op.code));
       io_uring_sqe_set_data64(sqe, tagged(op, readiness_bit));
     } else {
       prepare_op(sqe, op);
