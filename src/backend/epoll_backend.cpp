@@ -225,16 +225,17 @@ class epoll_backend final : public backend {
   }
 
   ~epoll_backend() override {
+    bool detach = false;
     {
       std::lock_guard lock(jobs_->mutex);
       jobs_->closing = true;
       // A thread still inside a blocking call cannot be joined in bounded time: let it go with
       // its share of the state (it touches nothing of this object).
-      detach_threads_ = jobs_->busy > 0 || !jobs_->queued.empty();
+      detach = jobs_->busy > 0 || !jobs_->queued.empty();
     }
     jobs_->work.notify_all();
     for (std::thread& t : threads_) {
-      if (detach_threads_) {
+      if (detach) {
         t.detach();
       } else {
         t.join();
@@ -1013,7 +1014,6 @@ class epoll_backend final : public backend {
   std::vector<int> free_slots_;
   std::shared_ptr<blocking_threads> jobs_;
   std::vector<std::thread> threads_;
-  bool detach_threads_ = false;
   int enter_error_ = 0;
   int unreported_error_ = 0;
   std::atomic<std::uint64_t> submissions_{0};
