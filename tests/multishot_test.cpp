@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "backend/backend.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -62,6 +63,13 @@ std::string read_blocking(int fd, std::size_t size) {
   return out;
 }
 
+/// Whether `rt`'s loops accept one connection per request: io_uring on a kernel before 5.19 (or one
+/// the suite's --coring-old-kernel pretends), which has no multishot accept.
+bool accepts_one_per_request(const runtime& rt) {
+  return rt.backend() == coring::backend_kind::io_uring &&
+         !coring::detail::probe_uring_support().multishot_accept;
+}
+
 }  // namespace
 
 TEST_CASE("incoming() accepts every connection through one multishot request") {
@@ -96,8 +104,13 @@ TEST_CASE("incoming() accepts every connection through one multishot request") {
   }
   auto join = [&]() -> task<int> { co_return co_await handle; };
   CHECK(rt.block_on(join()) == connections);
-  // Per connection: one read and one write request; accepts added at most a handful in all.
-  CHECK(rt.metrics().ring_submissions - submissions_before < 2 * connections + 10);
+  // Per connection: one read and one write request; accepts added at most a handful in all (one
+  // each where the kernel has no multishot accept).
+  if (accepts_one_per_request(rt)) {
+    CHECK(rt.metrics().ring_submissions - submissions_before >= 3 * connections);
+  } else {
+    CHECK(rt.metrics().ring_submissions - submissions_before < 2 * connections + 10);
+  }
 }
 
 TEST_CASE("connections accepted before next() is awaited are queued, and closed when the stream goes") {
@@ -132,8 +145,16 @@ TEST_CASE("connections accepted before next() is awaited are queued, and closed 
   release = true;
   auto join = [&]() -> task<std::string> { co_return co_await handle; };
   CHECK(rt.block_on(join()) == "second");
-  // The queued third connection was closed by the stream's destructor: its peer reads end of file.
   char byte = 0;
+  if (accepts_one_per_request(rt)) {
+    // Nothing asked for the third connection: it still waits in the listener's backlog.
+    auto accept_again = [&]() -> task<bool> {
+      auto third = co_await listener.accept();
+      co_return third.has_value();
+    };
+    CHECK(rt.block_on(accept_again()));  // accepted, then closed with the stream
+  }
+  // The queued third connection was closed by the stream's destructor: its peer reads end of file.
   CHECK(::read(c, &byte, 1) == 0);
   ::close(a);
   ::close(b);

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "coring/detail/io_op.hpp"
 
@@ -73,7 +74,34 @@ struct enter_failure_injection {
   unsigned count = 0;
 };
 
+/// What this process's kernel lets the io_uring backend use, found once per process by a throwaway
+/// ring: setup, the opcode probe and one enter (a filter may block any of the three). Features
+/// that are flags rather than opcodes cannot be probed: each is told by an opcode of the kernel
+/// release that brought it (IORING_OP_SOCKET: 5.19, IORING_OP_SEND_ZC: 6.0).
+struct uring_support {
+  int error = 0;    // nonzero: io_uring cannot run coring here, and `why` says what refused it
+  std::string why;  // e.g. "io_uring_setup: Operation not permitted", "no IORING_OP_MKDIRAT (5.15)"
+  // Linux 5.19. Without them: one accept per request, receive streams on IORING_OP_PROVIDE_BUFFERS,
+  // no registered files (register_in_ring() says operation_not_supported), shutdown cancels op by op.
+  bool multishot_accept = false;
+  bool buffer_rings = false;
+  bool file_index_alloc = false;
+  bool cancel_any = false;
+  bool cooperative_task_run = false;
+  // Linux 6.0. Without them: one receive per request, a copying send, a ring any thread may enter.
+  bool multishot_receive = false;
+  bool zero_copy_send = false;
+  bool single_issuer = false;
+};
+
+/// The probe's findings, with what testing::pretend_uring_lacks_opcodes_from() hides taken out.
+uring_support probe_uring_support();
+
 namespace testing {
+/// Tests: from now on, the io_uring probe reports every opcode numbered `first_missing` or higher as
+/// missing, as on an older kernel (40: Linux 5.15, 45: 5.18, 47: 5.19); 0 restores the real probe.
+/// Takes effect for backends made after the call.
+void pretend_uring_lacks_opcodes_from(unsigned first_missing) noexcept;
 /// Tests: the next `count` system calls into the ring made by the calling thread fail with
 /// `error` without reaching the kernel.
 void fail_enters_on_this_thread(int error, unsigned count) noexcept;

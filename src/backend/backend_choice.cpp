@@ -15,14 +15,7 @@ namespace coring::detail {
 
 namespace {
 
-/// io_uring was refused for good in this process (seccomp, sysctl, no syscall): later loops go
-/// straight to epoll. A seccomp filter is never lifted, so this holds for forked children too.
-std::atomic<bool> uring_refused{false};
 std::atomic<bool> fallback_reported{false};
-
-bool is_refusal(int error) noexcept {
-  return error == EPERM || error == ENOSYS || error == EACCES;
-}
 
 backend_kind from_environment(backend_kind asked) {
   if (asked != backend_kind::automatic) return asked;
@@ -36,23 +29,31 @@ backend_kind from_environment(backend_kind asked) {
                               " is not one of io_uring, epoll, automatic");
 }
 
+void report_fallback(bool quiet, const std::string& why) {
+  if (quiet || fallback_reported.exchange(true)) return;
+  std::fprintf(stderr, "coring: io_uring unavailable (%s); using the epoll backend\n", why.c_str());
+}
+
 }  // namespace
 
 chosen_backend make_backend(backend_kind asked, unsigned ring_entries, bool quiet) {
   const backend_kind kind = from_environment(asked);
   if (kind == backend_kind::epoll) return {make_epoll_backend(), backend_kind::epoll};
   if (kind == backend_kind::io_uring) return {make_uring_backend(ring_entries), backend_kind::io_uring};
-  if (!uring_refused.load(std::memory_order_relaxed)) {
+  // Automatic: io_uring unless the probe found it refused (EPERM, ENOSYS, EACCES: seccomp, sysctl,
+  // no syscall; EINVAL: a kernel too old to probe) or too old (a required opcode missing).
+  const uring_support support = probe_uring_support();
+  if (support.error == 0) {
     try {
       return {make_uring_backend(ring_entries), backend_kind::io_uring};
     } catch (const std::system_error& e) {
-      const int error = e.code().value();
-      if (!is_refusal(error) && error != ENOMEM) throw;
-      if (is_refusal(error)) uring_refused.store(true, std::memory_order_relaxed);
-      if (!quiet && !fallback_reported.exchange(true)) {
-        std::fprintf(stderr, "coring: io_uring unavailable (%s); using the epoll backend\n", e.what());
-      }
+      // Kernels before 5.12 charge rings to RLIMIT_MEMLOCK: the probe's small ring fits, a
+      // loop's may not.
+      if (e.code().value() != ENOMEM) throw;
+      report_fallback(quiet, e.what());
     }
+  } else {
+    report_fallback(quiet, support.why);
   }
   return {make_epoll_backend(), backend_kind::epoll};
 }

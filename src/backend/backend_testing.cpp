@@ -15,6 +15,7 @@ enter_failure_injection& injected_enter_failures() noexcept {
 }
 
 std::atomic<bool> withheld{false};
+std::atomic<unsigned> first_missing_opcode{0};
 
 }  // namespace
 
@@ -24,6 +25,9 @@ void fail_enters_on_this_thread(int error, unsigned count) noexcept {
 }
 void withhold_cancels(bool withhold) noexcept {
   withheld.store(withhold, std::memory_order_relaxed);
+}
+void pretend_uring_lacks_opcodes_from(unsigned first_missing) noexcept {
+  first_missing_opcode.store(first_missing, std::memory_order_relaxed);
 }
 }  // namespace testing
 
@@ -36,6 +40,9 @@ int take_injected_enter_failure() noexcept {
 }
 bool cancels_withheld() noexcept {
   return withheld.load(std::memory_order_relaxed);
+}
+unsigned pretended_first_missing_opcode() noexcept {
+  return first_missing_opcode.load(std::memory_order_relaxed);
 }
 }  // namespace testing_hooks
 

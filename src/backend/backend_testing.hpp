@@ -10,5 +10,8 @@ namespace coring::detail::testing_hooks {
 int take_injected_enter_failure() noexcept;
 /// Whether cancel requests are being kept from the kernel (testing::withhold_cancels).
 bool cancels_withheld() noexcept;
+/// The first opcode the io_uring probe must report missing (testing::pretend_uring_lacks_opcodes_from),
+/// or 0.
+unsigned pretended_first_missing_opcode() noexcept;
 
 }  // namespace coring::detail::testing_hooks

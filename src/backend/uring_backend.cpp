@@ -9,6 +9,17 @@
 //
 // Single-issuer rings are created disabled and enabled by the thread that will drive them.
 //
+// What the kernel offers is probed once per process (probe_uring_support()). A kernel that lacks an
+// opcode every loop needs (before 5.15) is reported as unusable and the automatic choice takes
+// epoll; a kernel that lacks a newer feature gets that feature emulated here with older requests:
+//   multishot accept (5.19)      one accept per request; the loop asks again at the next take
+//   multishot receive (6.0)      one receive per request, with a buffer the kernel selects from the
+//                                group (a buffer ring from 5.19, IORING_OP_PROVIDE_BUFFERS before)
+//   send_zc (6.0)                a plain send, completed as one without a notification
+//   cancel any (5.19)            shutdown cancels the ops in the kernel one by one (kept in a set)
+//   file index allocation (5.19) the table's free slots are kept here; a registration updates the
+//                                slot picked here, and the slot is free again once its close completed
+//
 // Wake-ups: an eventfd read is kept armed on the ring; wake() writes the eventfd from any thread.
 // bench/wake_bench.cpp compares this with IORING_OP_MSG_RING (which needs a ring on the waker's
 // side); see docs/architecture.md for the figures and the choice.
@@ -27,12 +38,18 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bitset>
 #include <cerrno>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -45,8 +62,10 @@ static_assert(fsync_datasync_flag == IORING_FSYNC_DATASYNC);
 
 namespace {
 
-constexpr std::uint64_t ignored_tag = 0;  // completions of cancel requests
-constexpr std::uint64_t wake_tag = 1;     // the armed eventfd read
+constexpr std::uint64_t ignored_tag = 0;   // completions of cancel requests
+constexpr std::uint64_t wake_tag = 1;      // the armed eventfd read
+constexpr std::uint64_t provided_tag = 2;  // buffers handed to the kernel with IORING_OP_PROVIDE_BUFFERS
+constexpr std::uint64_t closed_slot_bit = std::uint64_t{1} << 63;  // | slot: a registered file's close
 
 constexpr unsigned short buffer_group = 0;  // the one provided-buffer ring of a backend
 
@@ -68,6 +87,14 @@ bool is_file_transfer(op_code code) noexcept {
 struct setup_attempt {
   unsigned flags;
   const char* name;
+
+  bool allowed_by(const uring_support& support) const noexcept {
+    if ((flags & IORING_SETUP_SINGLE_ISSUER) != 0 && !support.single_issuer) return false;
+    if ((flags & (IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG)) != 0 &&
+        !support.cooperative_task_run)
+      return false;
+    return true;
+  }
 };
 
 constexpr setup_attempt setup_attempts[] = {
@@ -107,11 +134,136 @@ std::string ring_setup_error(int error, unsigned entries) {
 
 namespace {
 
+/// What a throwaway ring found out about this kernel.
+struct kernel_probe {
+  int error = 0;  // the errno of the step that refused io_uring (0: none)
+  std::string why;
+  std::bitset<IORING_OP_LAST> opcodes;
+};
+
+/// Errors that may pass (memory, descriptors, a signal): not a verdict on io_uring itself.
+bool is_transient(int error) noexcept {
+  return error == ENOMEM || error == EMFILE || error == ENFILE || error == EAGAIN || error == EINTR;
+}
+
+std::string failed_step(const char* step, int error) {
+  return std::string(step) + ": " + std::strerror(error);
+}
+
+/// Setup, the opcode probe and one enter on a two-entry ring without flags: a seccomp filter or a
+/// sandbox (gVisor) may refuse any one of the three.
+kernel_probe probe_kernel() {
+  kernel_probe found;
+  io_uring ring{};
+  if (const int rc = io_uring_queue_init(2, &ring, 0); rc < 0) {
+    found.error = -rc;
+    found.why = failed_step("io_uring_setup", -rc);
+    return found;
+  }
+  constexpr unsigned probe_ops = 256;
+  const std::unique_ptr<io_uring_probe, decltype(&std::free)> probe(
+      static_cast<io_uring_probe*>(
+          std::calloc(1, sizeof(io_uring_probe) + probe_ops * sizeof(io_uring_probe_op))),
+      &std::free);
+  int rc = probe == nullptr ? -ENOMEM : io_uring_register_probe(&ring, probe.get(), probe_ops);
+  if (rc < 0) {
+    found.error = -rc;  // EINVAL: a kernel before 5.6, which cannot say what it supports
+    found.why = failed_step("io_uring_register(IORING_REGISTER_PROBE)", -rc);
+  } else {
+    for (unsigned op = 0; op < probe->ops_len && op < found.opcodes.size(); ++op) {
+      if ((probe->ops[op].flags & IO_URING_OP_SUPPORTED) != 0) found.opcodes.set(op);
+    }
+    io_uring_prep_nop(io_uring_get_sqe(&ring));
+    do {
+      rc = io_uring_submit_and_wait(&ring, 1);
+    } while (rc == -EINTR);
+    if (rc < 0) {
+      found.error = -rc;
+      found.why = failed_step("io_uring_enter", -rc);
+    }
+  }
+  io_uring_queue_exit(&ring);
+  return found;
+}
+
+/// The probe, made once per process unless it failed for a reason that may pass. A seccomp filter
+/// is never lifted (and is inherited), so a refusal holds for the process's children too.
+kernel_probe current_probe() {
+  static std::mutex guard;
+  static std::optional<kernel_probe> verdict;
+  const std::lock_guard lock(guard);
+  if (verdict) return *verdict;
+  kernel_probe found = probe_kernel();
+  if (!is_transient(found.error)) verdict = found;
+  return found;
+}
+
+struct required_opcode {
+  unsigned opcode;
+  const char* name;
+};
+
+// Every loop may issue these: without one, io_uring cannot run coring (epoll can).
+constexpr required_opcode required_opcodes[] = {
+    {IORING_OP_READV, "IORING_OP_READV (Linux 5.1)"},
+    {IORING_OP_WRITEV, "IORING_OP_WRITEV (Linux 5.1)"},
+    {IORING_OP_FSYNC, "IORING_OP_FSYNC (Linux 5.1)"},
+    {IORING_OP_POLL_ADD, "IORING_OP_POLL_ADD (Linux 5.1)"},
+    {IORING_OP_SENDMSG, "IORING_OP_SENDMSG (Linux 5.3)"},
+    {IORING_OP_RECVMSG, "IORING_OP_RECVMSG (Linux 5.3)"},
+    {IORING_OP_ACCEPT, "IORING_OP_ACCEPT (Linux 5.5)"},
+    {IORING_OP_ASYNC_CANCEL, "IORING_OP_ASYNC_CANCEL (Linux 5.5)"},
+    {IORING_OP_LINK_TIMEOUT, "IORING_OP_LINK_TIMEOUT (Linux 5.5)"},
+    {IORING_OP_CONNECT, "IORING_OP_CONNECT (Linux 5.5)"},
+    {IORING_OP_OPENAT, "IORING_OP_OPENAT (Linux 5.6)"},
+    {IORING_OP_CLOSE, "IORING_OP_CLOSE (Linux 5.6)"},
+    {IORING_OP_STATX, "IORING_OP_STATX (Linux 5.6)"},
+    {IORING_OP_READ, "IORING_OP_READ (Linux 5.6)"},
+    {IORING_OP_WRITE, "IORING_OP_WRITE (Linux 5.6)"},
+    {IORING_OP_SEND, "IORING_OP_SEND (Linux 5.6)"},
+    {IORING_OP_RECV, "IORING_OP_RECV (Linux 5.6)"},
+    {IORING_OP_PROVIDE_BUFFERS, "IORING_OP_PROVIDE_BUFFERS (Linux 5.7)"},
+    {IORING_OP_RENAMEAT, "IORING_OP_RENAMEAT (Linux 5.11)"},
+    {IORING_OP_UNLINKAT, "IORING_OP_UNLINKAT (Linux 5.11)"},
+    {IORING_OP_MKDIRAT, "IORING_OP_MKDIRAT (Linux 5.15)"},
+};
+
+}  // namespace
+
+uring_support probe_uring_support() {
+  kernel_probe found = current_probe();
+  if (const unsigned first = testing_hooks::pretended_first_missing_opcode(); first != 0) {
+    for (unsigned op = first; op < found.opcodes.size(); ++op) found.opcodes.reset(op);
+  }
+  uring_support support;
+  if (found.error != 0) {
+    support.error = found.error;
+    support.why = std::move(found.why);
+    return support;
+  }
+  for (const required_opcode& required : required_opcodes) {
+    if (!found.opcodes.test(required.opcode)) {
+      support.error = EOPNOTSUPP;
+      support.why = std::string("the kernel's io_uring has no ") + required.name;
+      return support;
+    }
+  }
+  const bool since_5_19 = found.opcodes.test(IORING_OP_SOCKET);
+  const bool since_6_0 = since_5_19 && found.opcodes.test(IORING_OP_SEND_ZC);
+  support.multishot_accept = support.buffer_rings = support.file_index_alloc = support.cancel_any =
+      support.cooperative_task_run = since_5_19;
+  support.multishot_receive = support.zero_copy_send = support.single_issuer = since_6_0;
+  return support;
+}
+
+namespace {
+
 class uring_backend final : public backend {
  public:
-  explicit uring_backend(unsigned entries) {
+  uring_backend(unsigned entries, uring_support support) : support_(std::move(support)) {
     int last_error = 0;
     for (const setup_attempt& attempt : setup_attempts) {
+      if (!attempt.allowed_by(support_)) continue;
       io_uring_params params{};
       params.flags = attempt.flags;
       const int rc = io_uring_queue_init_params(entries, &ring_, &params);
@@ -144,10 +296,8 @@ class uring_backend final : public backend {
     io_uring_queue_exit(&ring_);
     close(wake_fd_);
     if (readiness_fd_ >= 0) close(readiness_fd_);  // no thread wakes a loop being destroyed
-    if (buffers_ != nullptr) {
-      munmap(buf_ring_, buffer_count_ * sizeof(io_uring_buf));
-      munmap(buffers_, std::size_t{buffer_count_} * buffer_size_);
-    }
+    if (buf_ring_ != nullptr) munmap(buf_ring_, buffer_count_ * sizeof(io_uring_buf));
+    if (buffers_ != nullptr) munmap(buffers_, std::size_t{buffer_count_} * buffer_size_);
   }
 
   void attach_to_current_thread() override {
@@ -178,7 +328,7 @@ class uring_backend final : public backend {
       if (*it == &op) {
         // Never reached the kernel: complete it here, as the kernel would have.
         backlog_.erase(it);
-        cancelled_backlog_.push_back(&op);
+        completed_here_.push_back({&op, -ECANCELED});
         return;
       }
     }
@@ -192,10 +342,14 @@ class uring_backend final : public backend {
 
   void cancel_all() noexcept override {
     closing_ = true;
-    for (io_op* op : backlog_) cancelled_backlog_.push_back(op);
+    for (io_op* op : backlog_) completed_here_.push_back({op, -ECANCELED});
     backlog_.clear();
     if (testing_hooks::cancels_withheld()) [[unlikely]]
       return;
+    if (!support_.cancel_any) {
+      for (io_op* op : in_kernel_) cancel(*op);
+      return;
+    }
     io_uring_sqe* sqe = next_sqe_or_flush();
     if (sqe == nullptr) return;
     io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
@@ -204,7 +358,8 @@ class uring_backend final : public backend {
 
   std::size_t wait(completion_sink& sink, std::optional<std::chrono::nanoseconds> timeout) noexcept override {
     if (!wake_armed_) arm_wake();  // an earlier re-arm found no free submission entry
-    std::size_t handed = complete_cancelled_backlog(sink) + complete_failed(sink);
+    if (!unreturned_buffers_.empty()) return_buffers_to_kernel();
+    std::size_t handed = complete_locally(sink) + complete_failed(sink);
     if (handed > 0) timeout = std::chrono::nanoseconds::zero();
     if (enter_error_ != 0 && !(timeout && timeout->count() <= 0)) {
       // The ring would not take requests at the last try: try again without blocking, and if it
@@ -294,6 +449,7 @@ class uring_backend final : public backend {
   int provide_buffers(unsigned count, unsigned size) noexcept override {
     if (buffers_ != nullptr) return -EEXIST;
     if (count == 0 || (count & (count - 1)) != 0 || count > 32768 || size == 0) return -EINVAL;
+    if (!support_.buffer_rings) return provide_buffers_by_request(count, size);
     const std::size_t ring_bytes = count * sizeof(io_uring_buf);
     void* ring_memory = mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (ring_memory == MAP_FAILED) return -errno;
@@ -334,20 +490,37 @@ class uring_backend final : public backend {
   }
 
   void recycle_buffer(std::int32_t id) noexcept override {
+    if (buf_ring_ == nullptr) {
+      unreturned_buffers_.push_back(id);
+      return_buffers_to_kernel();
+      return;
+    }
     io_uring_buf_ring_add(buf_ring_, buffer_data(id), buffer_size_, static_cast<unsigned short>(id),
                           io_uring_buf_ring_mask(buffer_count_), 0);
     io_uring_buf_ring_advance(buf_ring_, 1);
   }
 
   int enable_registered_files(unsigned slots) noexcept override {
-    return io_uring_register_files_sparse(&ring_, slots);
+    if (support_.file_index_alloc) return io_uring_register_files_sparse(&ring_, slots);
+    try {
+      const std::vector<int> empty(slots, -1);  // -1: an empty slot (Linux 5.5)
+      const int rc = io_uring_register_files(&ring_, empty.data(), slots);
+      if (rc < 0) return rc;
+      free_slots_.reserve(slots);
+      for (unsigned slot = slots; slot-- > 0;) free_slots_.push_back(static_cast<int>(slot));
+      return 0;
+    } catch (const std::bad_alloc&) {
+      return -ENOMEM;
+    }
   }
 
   void close_registered_file(int slot) noexcept override {
     io_uring_sqe* sqe = next_sqe();
     if (sqe == nullptr) return;
     io_uring_prep_close_direct(sqe, static_cast<unsigned>(slot));
-    io_uring_sqe_set_data64(sqe, ignored_tag);
+    // Without the kernel's allocation the slot is ours to hand out again, once it is really empty.
+    io_uring_sqe_set_data64(
+        sqe, support_.file_index_alloc ? ignored_tag : closed_slot_bit | static_cast<unsigned>(slot));
   }
 
   std::size_t in_flight() const noexcept override { return in_flight_; }
@@ -360,6 +533,39 @@ class uring_backend final : public backend {
   const char* describe() const noexcept override { return description_; }
 
  private:
+  /// Receive streams' buffers on a kernel without buffer rings (before 5.19): the same memory, handed
+  /// to the kernel's buffer group with IORING_OP_PROVIDE_BUFFERS requests.
+  int provide_buffers_by_request(unsigned count, unsigned size) noexcept {
+    auto* memory = static_cast<std::byte*>(
+        mmap(nullptr, std::size_t{count} * size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0));
+    if (memory == MAP_FAILED) return -errno;
+    io_uring_sqe* sqe = next_sqe();
+    if (sqe == nullptr) {
+      munmap(memory, std::size_t{count} * size);
+      return -EBUSY;
+    }
+    buffers_ = memory;
+    buffer_count_ = count;
+    buffer_size_ = size;
+    io_uring_prep_provide_buffers(sqe, buffers_, static_cast<int>(size), static_cast<int>(count),
+                                  buffer_group, 0);
+    io_uring_sqe_set_data64(sqe, provided_tag);
+    return 0;
+  }
+
+  /// Buffers the loop gave back, handed to the kernel's group again (one request each).
+  void return_buffers_to_kernel() noexcept {
+    while (!unreturned_buffers_.empty()) {
+      io_uring_sqe* sqe = next_sqe();
+      if (sqe == nullptr) return;  // retried at the next wait
+      const std::int32_t id = unreturned_buffers_.back();
+      unreturned_buffers_.pop_back();
+      io_uring_prep_provide_buffers(sqe, buffer_data(id), static_cast<int>(buffer_size_), 1, buffer_group,
+                                    id);
+      io_uring_sqe_set_data64(sqe, provided_tag);
+    }
+  }
+
   io_uring_sqe* next_sqe() noexcept {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe != nullptr) return sqe;
@@ -426,8 +632,19 @@ class uring_backend final : public backend {
         wake_armed_ = false;  // re-armed at the next wait
         continue;
       }
+      if (r.data == provided_tag) {
+        if (provide_error_ == 0) provide_error_ = -r.error;
+        continue;
+      }
+      if ((r.data & closed_slot_bit) != 0) {
+        free_slots_.push_back(static_cast<int>(r.data & ~closed_slot_bit));
+        continue;
+      }
       --in_flight_;
       io_op& op = *reinterpret_cast<io_op*>(r.data & ~tag_mask);
+      if (!support_.cancel_any && (r.data & tag_mask) != deadline_bit) in_kernel_.erase(&op);
+      if (op.code == op_code::register_file && !support_.file_index_alloc && (r.data & tag_mask) == 0)
+        registration_done(op, -r.error);
       switch (r.data & tag_mask) {
         case deadline_bit:
           sink.on_deadline(op, -r.error);
@@ -477,6 +694,15 @@ class uring_backend final : public backend {
 
   /// Fills the SQE(s) for `op`; reserve(sqes_needed(op)) succeeded.
   void prepare(io_op& op) noexcept {
+    if (op.code == op_code::recv_multishot && provide_error_ != 0) {
+      // The kernel refused the receive buffers: the stream ends with that error.
+      completed_here_.push_back({&op, provide_error_});
+      return;
+    }
+    if (op.code == op_code::register_file && !support_.file_index_alloc && free_slots_.empty()) {
+      completed_here_.push_back({&op, -ENFILE});  // what the kernel says when its table is full
+      return;
+    }
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (op.awaiting_readiness) {
       io_uring_prep_poll_add(sqe, op.fd, readiness_events(op.code));
@@ -488,6 +714,7 @@ class uring_backend final : public backend {
     if (op.fixed_file) sqe->flags |= IOSQE_FIXED_FILE;
     op.in_kernel = true;
     ++in_flight_;
+    if (!support_.cancel_any) in_kernel_.insert(&op);
     if (op.deadline != 0) {
       sqe->flags |= IOSQE_IO_LINK;
       io_uring_sqe* timeout_sqe = io_uring_get_sqe(&ring_);
@@ -502,7 +729,30 @@ class uring_backend final : public backend {
     }
   }
 
-  static void prepare_op(io_uring_sqe* sqe, io_op& op) noexcept {
+  /// Without the kernel's allocation: the slot a registration fills, kept until it completes.
+  int take_free_slot(io_op& op) noexcept {
+    const int slot = free_slots_.back();
+    free_slots_.pop_back();
+    registering_.push_back({&op, slot});
+    return slot;
+  }
+
+  /// A registration's completion (without the kernel's allocation): the slot goes to the caller as
+  /// the kernel's would (written over the descriptor), or back to the free slots.
+  void registration_done(io_op& op, int result) noexcept {
+    for (auto it = registering_.begin(); it != registering_.end(); ++it) {
+      if (it->first != &op) continue;
+      if (result == 1) {
+        *op.args.registration.descriptor = it->second;
+      } else {
+        free_slots_.push_back(it->second);
+      }
+      registering_.erase(it);
+      return;
+    }
+  }
+
+  void prepare_op(io_uring_sqe* sqe, io_op& op) noexcept {
     switch (op.code) {
       case op_code::read:
         io_uring_prep_read(sqe, op.fd, op.args.transfer.data, op.args.transfer.len, op.args.transfer.offset);
@@ -558,16 +808,30 @@ class uring_backend final : public backend {
         io_uring_prep_recvmsg(sqe, op.fd, op.args.message.header, op.args.message.msg_flags);
         break;
       case op_code::accept_multishot:
-        io_uring_prep_multishot_accept(sqe, op.fd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (support_.multishot_accept) {
+          io_uring_prep_multishot_accept(sqe, op.fd, nullptr, nullptr, SOCK_CLOEXEC);
+        } else {
+          io_uring_prep_accept(sqe, op.fd, nullptr, nullptr, SOCK_CLOEXEC);
+        }
         break;
       case op_code::recv_multishot:
-        io_uring_prep_recv_multishot(sqe, op.fd, nullptr, 0, 0);
+        if (support_.multishot_receive) {
+          io_uring_prep_recv_multishot(sqe, op.fd, nullptr, 0, 0);
+        } else {
+          // Some kernels read a length of 0 as "receive nothing" rather than "the buffer's size".
+          io_uring_prep_recv(sqe, op.fd, nullptr, buffer_size_, 0);
+        }
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = buffer_group;
         break;
       case op_code::send_zc:
-        io_uring_prep_send_zc(sqe, op.fd, op.args.transfer.data, op.args.transfer.len,
-                              static_cast<int>(op.args.transfer.msg_flags), 0);
+        if (support_.zero_copy_send) {
+          io_uring_prep_send_zc(sqe, op.fd, op.args.transfer.data, op.args.transfer.len,
+                                static_cast<int>(op.args.transfer.msg_flags), 0);
+        } else {
+          io_uring_prep_send(sqe, op.fd, op.args.transfer.data, op.args.transfer.len,
+                             static_cast<int>(op.args.transfer.msg_flags));
+        }
         break;
       case op_code::readv:
         io_uring_prep_readv(sqe, op.fd, op.args.vectored.entries, op.args.vectored.count,
@@ -578,8 +842,12 @@ class uring_backend final : public backend {
                              op.args.vectored.offset);
         break;
       case op_code::register_file:
-        io_uring_prep_files_update(sqe, op.args.registration.descriptor, 1,
-                                   static_cast<int>(IORING_FILE_INDEX_ALLOC));
+        if (support_.file_index_alloc) {
+          io_uring_prep_files_update(sqe, op.args.registration.descriptor, 1,
+                                     static_cast<int>(IORING_FILE_INDEX_ALLOC));
+        } else {
+          io_uring_prep_files_update(sqe, op.args.registration.descriptor, 1, take_free_slot(op));
+        }
         break;
       case op_code::timer:
       case op_code::take_next:
@@ -617,9 +885,20 @@ class uring_backend final : public backend {
           arm_wake();
           continue;
         }
+        if (e.data == provided_tag) {
+          if (e.res < 0 && provide_error_ == 0) provide_error_ = e.res;
+          continue;
+        }
+        if ((e.data & closed_slot_bit) != 0) {
+          free_slots_.push_back(static_cast<int>(e.data & ~closed_slot_bit));
+          continue;
+        }
         const bool more = (e.flags & IORING_CQE_F_MORE) != 0;
         if (!more) --in_flight_;
         io_op& op = *reinterpret_cast<io_op*>(e.data & ~tag_mask);
+        if (!more && !support_.cancel_any && (e.data & tag_mask) != deadline_bit) in_kernel_.erase(&op);
+        if (op.code == op_code::register_file && !support_.file_index_alloc && (e.data & tag_mask) == 0)
+          registration_done(op, e.res);
         switch (e.data & tag_mask) {
           case deadline_bit:
             sink.on_deadline(op, e.res);
@@ -652,17 +931,19 @@ class uring_backend final : public backend {
     }
   }
 
-  std::size_t complete_cancelled_backlog(completion_sink& sink) noexcept {
+  /// Completes the ops that never reached the kernel (canceled while queued here, or refused here).
+  std::size_t complete_locally(completion_sink& sink) noexcept {
     std::size_t handed = 0;
-    while (!cancelled_backlog_.empty()) {
-      io_op* op = cancelled_backlog_.front();
-      cancelled_backlog_.pop_front();
-      sink.on_completion(*op, -ECANCELED, {});
+    while (!completed_here_.empty()) {
+      const local_completion done = completed_here_.front();
+      completed_here_.pop_front();
+      sink.on_completion(*done.op, done.result, {});
       ++handed;
     }
     return handed;
   }
 
+  uring_support support_;  // what this kernel offers; the rest is emulated (see the top of this file)
   io_uring ring_{};
   unsigned flags_ = 0;
   const char* description_ = nullptr;
@@ -679,7 +960,16 @@ class uring_backend final : public backend {
   unsigned buffer_size_ = 0;
   std::vector<__kernel_timespec> link_times_;  // one per SQE slot: linked timeouts' deadlines
   std::deque<io_op*> backlog_;
-  std::deque<io_op*> cancelled_backlog_;
+  struct local_completion {
+    io_op* op;
+    int result;
+  };
+  std::deque<local_completion> completed_here_;
+  std::unordered_set<io_op*> in_kernel_;             // without cancel-any: what cancel_all() cancels
+  std::vector<std::int32_t> unreturned_buffers_;     // without buffer rings: waiting for a free SQE
+  int provide_error_ = 0;                            // without buffer rings: the kernel refused them
+  std::vector<int> free_slots_;                      // without file index allocation: the table's free slots
+  std::vector<std::pair<io_op*, int>> registering_;  // ... and the slots registrations in flight fill
   struct failed_request {
     std::uint64_t data;
     int error;
@@ -695,7 +985,15 @@ class uring_backend final : public backend {
 }  // namespace
 
 std::unique_ptr<backend> make_uring_backend(unsigned entries) {
-  return std::make_unique<uring_backend>(entries);
+  uring_support support = probe_uring_support();
+  if (support.error != 0) {
+    const std::string hint = support.error == EOPNOTSUPP
+                                 ? "this kernel's io_uring is too old for coring"
+                                 : "io_uring is not available on this system (blocked by seccomp, "
+                                   "kernel.io_uring_disabled, a sandbox or an old kernel)";
+    throw std::system_error(support.error, std::system_category(), "coring: " + hint + ": " + support.why);
+  }
+  return std::make_unique<uring_backend>(entries, std::move(support));
 }
 
 }  // namespace coring::detail
