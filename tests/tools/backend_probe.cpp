@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
-// The child of tests/backend_fallback_test.cpp: blocks io_uring_setup with a seccomp filter (as
-// Docker's default profile does), then checks what coring does about it.
+// The child of tests/backend_fallback_test.cpp: blocks io_uring with a seccomp filter (as Docker's
+// default profile does), then checks what coring does about it.
 //
-//   backend_probe <EPERM|ENOSYS> automatic  two runtimes on automatic: both run on epoll (a file
-//                                           round trip, a TCP echo, a sleep); one stderr line
-//   backend_probe <EPERM|ENOSYS> quiet      the same with quiet_backend_fallback: no stderr line
-//   backend_probe <EPERM|ENOSYS> io_uring   backend_kind::io_uring: std::system_error with that errno
+//   backend_probe <EPERM|ENOSYS> automatic [blocked]  two runtimes on automatic: both run on epoll
+//                      (file, TCP, UDP, timer, timeout and cancellation round trips); one stderr line
+//   backend_probe <EPERM|ENOSYS> quiet [blocked]      the same with quiet_backend_fallback: no stderr line
+//   backend_probe <EPERM|ENOSYS> io_uring [blocked]   backend_kind::io_uring: std::system_error with that
+//   errno
+// `blocked`: all (io_uring_setup, io_uring_enter and io_uring_register: the default), setup (only
+// io_uring_setup) or enter (only io_uring_enter: a ring can be made but never entered).
 // Exit status 0 when every check held; otherwise it prints what failed on stdout.
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -27,12 +30,21 @@
 
 namespace {
 
-bool block_io_uring_setup(int error) {
+/// Makes the io_uring system calls in `blocked` fail with `error` (the others: allowed, like every
+/// other call). Only the three are named, so -1 stands for "not blocked".
+bool block_io_uring(int error, std::string_view blocked) {
+  const bool all = blocked == "all";
+  const long setup = all || blocked == "setup" ? __NR_io_uring_setup : -1;
+  const long enter = all || blocked == "enter" ? __NR_io_uring_enter : -1;
+  const long reg = all ? __NR_io_uring_register : -1;
+  const auto nr = [](long call) { return static_cast<unsigned>(call); };
   sock_filter filter[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<unsigned>(error) & SECCOMP_RET_DATA)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr(setup), 3, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr(enter), 2, 0),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr(reg), 1, 0),
       BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<unsigned>(error) & SECCOMP_RET_DATA)),
   };
   sock_fprog program{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
   return ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
@@ -72,20 +84,53 @@ coring::task<void> exercise(const std::string& path) {
          "read_exact");
   auto slept = co_await coring::sleep_for(std::chrono::milliseconds(5));
   expect(slept.has_value(), "sleep_for");
+
+  // A deadline ends a read that gets no data; a canceled read ends with operation_canceled.
+  std::byte none[1];
+  auto late = co_await coring::timeout(std::chrono::milliseconds(10), server->read(std::span(none)));
+  expect(!late && late.error() == std::errc::timed_out, "timeout() ends a read without data with timed_out");
+  auto reader = [](coring::net::tcp_stream& s) -> coring::task<std::error_code> {
+    std::byte byte[1];
+    auto n = co_await s.read(std::span(byte));
+    co_return n ? std::error_code() : n.error();
+  };
+  auto canceled = coring::spawn(co_await coring::this_executor(), reader(*server));
+  (void)co_await coring::sleep_for(std::chrono::milliseconds(5));
+  canceled.cancel();
+  expect(co_await canceled == std::errc::operation_canceled, "a canceled read ends with operation_canceled");
+  expect(static_cast<bool>(co_await client->write_all(std::string_view("pong"))),
+         "write_all after the cancel");
+  expect(static_cast<bool>(co_await server->read_exact(got)) && std::memcmp(got, "pong", 4) == 0,
+         "no byte lost to the canceled read");
+
+  auto a = coring::net::udp_socket::bind(coring::net::endpoint::loopback_v4(0));
+  auto b = coring::net::udp_socket::bind(coring::net::endpoint::loopback_v4(0));
+  expect(a && b, "udp bind");
+  if (!a || !b) co_return;
+  const std::string_view datagram = "datagram";
+  auto sent = co_await a->send_to(std::as_bytes(std::span(datagram)), b->local_endpoint().value());
+  expect(sent && *sent == datagram.size(), "udp send_to");
+  std::byte buffer[64];
+  auto received = co_await b->receive_from(std::span(buffer));
+  expect(received && received->size == datagram.size() &&
+             std::memcmp(buffer, datagram.data(), datagram.size()) == 0 &&
+             received->from == a->local_endpoint().value(),
+         "udp receive_from gives the datagram and its sender");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::cerr << "usage: backend_probe <EPERM|ENOSYS> <automatic|quiet|io_uring>\n";
+  if (argc != 3 && argc != 4) {
+    std::cerr << "usage: backend_probe <EPERM|ENOSYS> <automatic|quiet|io_uring> [all|setup|enter]\n";
     return 2;
   }
   const std::string_view error_name = argv[1];
   const std::string_view mode = argv[2];
+  const std::string_view blocked = argc == 4 ? argv[3] : "all";
   const int error = error_name == "ENOSYS" ? ENOSYS : EPERM;
   ::unsetenv("CORING_BACKEND");  // the suite's epoll run sets it; this child tests the automatic choice
-  if (!block_io_uring_setup(error)) {
+  if (!block_io_uring(error, blocked)) {
     std::cout << "backend_probe: cannot install the seccomp filter: " << std::strerror(errno) << "\n";
     return 3;
   }
