@@ -10,6 +10,10 @@
 // `blocked`: all (io_uring_setup, io_uring_enter and io_uring_register: the default), setup (only
 // io_uring_setup) or enter (only io_uring_enter: a ring can be made but never entered).
 // Exit status 0 when every check held; otherwise it prints what failed on stdout.
+//
+//   backend_probe <EPERM|ENOSYS> exec PROGRAM [ARGS...]
+// blocks all three calls, then runs PROGRAM in its place (the filter stays on across exec and for
+// its children): the examples' tests run each example this way too, unchanged.
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -121,6 +125,16 @@ coring::task<void> exercise(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 4 && std::string_view(argv[2]) == "exec") {
+    const int refused = std::string_view(argv[1]) == "ENOSYS" ? ENOSYS : EPERM;
+    if (!block_io_uring(refused, "all")) {
+      std::cerr << "backend_probe: cannot install the seccomp filter: " << std::strerror(errno) << "\n";
+      return 3;
+    }
+    ::execvp(argv[3], argv + 3);
+    std::cerr << "backend_probe: cannot run " << argv[3] << ": " << std::strerror(errno) << "\n";
+    return 127;
+  }
   if (argc != 3 && argc != 4) {
     std::cerr << "usage: backend_probe <EPERM|ENOSYS> <automatic|quiet|io_uring> [all|setup|enter]\n";
     return 2;
