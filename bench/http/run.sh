@@ -12,6 +12,7 @@
 #   --duration=S   seconds per measured run (default 10); --quick: 3
 #   --reps=N       runs per server and shape (default 3); the table shows the medians
 #   --servers=...  a subset of: raw_uring_http raw_epoll_http asio_http_epoll asio_http_uring http_coring
+#                  http_coring_epoll (http_coring run with CORING_BACKEND=epoll: coring's epoll backend)
 #   --no-build     use the binaries already in build/release/bench
 # Environment: SERVER_CPU (default 0), WRK_CPU (default 1), BASE_PORT (default 18080),
 # CONNECTIONS (default 64), WARMUP (seconds, default 2).
@@ -23,7 +24,7 @@ cd "$repo"
 duration=10
 reps=3
 build=1
-all_servers=(raw_uring_http raw_epoll_http asio_http_epoll asio_http_uring http_coring)
+all_servers=(raw_uring_http raw_epoll_http asio_http_epoll asio_http_uring http_coring http_coring_epoll)
 servers=("${all_servers[@]}")
 server_cpu=${SERVER_CPU:-0}
 wrk_cpu=${WRK_CPU:-1}
@@ -75,14 +76,24 @@ for tool in wrk taskset curl getconf; do
 done
 clk_tck=$(getconf CLK_TCK)
 
+binary_of() {  # the program a server runs: http_coring_epoll is http_coring on the epoll backend
+  [[ "$1" == http_coring_epoll ]] && echo http_coring || echo "$1"
+}
+backend_of() { [[ "$1" == http_coring_epoll ]] && echo epoll || echo automatic; }
+
 # --- build -----------------------------------------------------------------------------------
-if ((build)); then
-  log "building ${servers[*]} (release preset)"
-  cmake --preset release >&2
-  cmake --build --preset release --target "${servers[@]}" >&2
-fi
+targets=()
 for s in "${servers[@]}"; do
-  [[ -x "$bin_dir/$s" ]] || fail "$bin_dir/$s is missing (build it, or drop --no-build)"
+  b=$(binary_of "$s")
+  [[ " ${targets[*]} " == *" $b "* ]] || targets+=("$b")
+done
+if ((build)); then
+  log "building ${targets[*]} (release preset)"
+  cmake --preset release >&2
+  cmake --build --preset release --target "${targets[@]}" >&2
+fi
+for b in "${targets[@]}"; do
+  [[ -x "$bin_dir/$b" ]] || fail "$bin_dir/$b is missing (build it, or drop --no-build)"
 done
 
 # --- servers ---------------------------------------------------------------------------------
@@ -107,7 +118,8 @@ start_server() {  # start_server NAME PORT: starts it pinned to $server_cpu, wai
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     fail "something already listens on port $port"
   fi
-  taskset -c "$server_cpu" "$bin_dir/$name" "$port" 2>"$tmp/$name.log" &
+  CORING_BACKEND=$(backend_of "$name") taskset -c "$server_cpu" "$bin_dir/$(binary_of "$name")" "$port" \
+    2>"$tmp/$name.log" &
   server_pid=$!
   for ((i = 0; i < 100; i++)); do
     kill -0 "$server_pid" 2>/dev/null || fail "$name exited at start: $(cat "$tmp/$name.log")"
@@ -161,9 +173,14 @@ check_server() {  # check_server NAME PORT: the answers are right
   # one and a half requests, then the rest of the second: two responses
   n=$(send_raw "$port" "${req}GET / HT|TP/1.1"$'\r\nHost: x\r\n\r\n' 1 | count_responses)
   ((n == 2)) || fail "$name: a request split across two writes: $n responses instead of 2"
-  # The io_uring servers hold a ring; the Asio io_uring build must not hold an epoll instance.
-  if [[ "$name" != raw_epoll_http && "$name" != asio_http_epoll ]]; then
+  # The io_uring servers hold a ring; the Asio io_uring build must not hold an epoll instance,
+  # coring on its epoll backend no ring.
+  if [[ "$name" != raw_epoll_http && "$name" != asio_http_epoll && "$name" != http_coring_epoll ]]; then
     has_fd "$server_pid" 'anon_inode:[io_uring]' || fail "$name has no io_uring instance"
+  fi
+  if [[ "$name" == http_coring_epoll ]]; then
+    has_fd "$server_pid" 'anon_inode:[eventpoll]' || fail "$name has no epoll instance"
+    ! has_fd "$server_pid" 'anon_inode:[io_uring]' || fail "$name holds an io_uring instance"
   fi
   if [[ "$name" == asio_http_uring ]] && has_fd "$server_pid" 'anon_inode:[eventpoll]'; then
     fail "$name holds an epoll instance: Asio's io_uring backend is not the one in use"

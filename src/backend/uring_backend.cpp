@@ -986,7 +986,8 @@ class uring_backend final : public backend {
 
 std::unique_ptr<backend> make_uring_backend(unsigned entries) {
   uring_support support = probe_uring_support();
-  if (support.error != 0) {
+  // ENOMEM: the setup below says which limit (RLIMIT_MEMLOCK on older kernels) to raise.
+  if (support.error != 0 && support.error != ENOMEM) {
     const std::string hint = support.error == EOPNOTSUPP
                                  ? "this kernel's io_uring is too old for coring"
                                  : "io_uring is not available on this system (blocked by seccomp, "

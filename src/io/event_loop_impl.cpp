@@ -119,16 +119,16 @@ bool start_op(io_op& op, std::coroutine_handle<> awaiting, task_root* root) noex
 event_loop_impl::event_loop_impl(task_registry* registry, const loop_config& config)
     : scheduler(registry),
       backend_(nullptr),
-      spin_(config.spin_budget, config.spin_yields),
       receive_buffers_(config.receive_buffers),
-      receive_buffer_size_(config.receive_buffer_size) {
+      receive_buffer_size_(config.receive_buffer_size),
+      spin_(config.spin_budget, config.spin_yields) {
   chosen_backend chosen = make_backend(config.backend, config.ring_entries, config.quiet_backend_fallback);
   backend_ = std::move(chosen.made);
   kind_ = chosen.kind;
 }
 
 event_loop_impl::~event_loop_impl() {
-  while (posters_.load(std::memory_order_acquire) != 0) cpu_relax();
+  while (shared_.posters.load(std::memory_order_acquire) != 0) cpu_relax();
 }
 
 void event_loop_impl::attach() {
@@ -150,7 +150,7 @@ bool event_loop_impl::owns_current_thread() const noexcept {
 
 void event_loop_impl::schedule(work_item* item) noexcept {
   if (closed_.load(std::memory_order_relaxed)) [[unlikely]] {
-    if (is_unstarted_cell(item)) remote_.push(item);
+    if (is_unstarted_cell(item)) shared_.posted.push(item);
     return;
   }
   if (this_thread().loop == this) {
@@ -158,15 +158,16 @@ void event_loop_impl::schedule(work_item* item) noexcept {
     return;
   }
   // The pushed item may be the last thing the loop waits for: once it ran, the loop's owner may
-  // destroy the loop while this thread is still here, so the destructor waits for posters_.
-  posters_.fetch_add(1, std::memory_order_seq_cst);
-  remote_.push(item);
-  // seq_cst load after the push: pairs with the sleeping_ store + re-check in turn().
-  if (sleeping_.load(std::memory_order_seq_cst) && sleeping_.exchange(false, std::memory_order_seq_cst)) {
-    wakeups_.fetch_add(1, std::memory_order_relaxed);
+  // destroy the loop while this thread is still here, so the destructor waits for shared_.posters.
+  shared_.posters.fetch_add(1, std::memory_order_seq_cst);
+  shared_.posted.push(item);
+  // seq_cst load after the push: pairs with the shared_.sleeping store + re-check in turn().
+  if (shared_.sleeping.load(std::memory_order_seq_cst) &&
+      shared_.sleeping.exchange(false, std::memory_order_seq_cst)) {
+    shared_.wakeups.fetch_add(1, std::memory_order_relaxed);
     backend_->wake();
   }
-  posters_.fetch_sub(1, std::memory_order_release);
+  shared_.posters.fetch_sub(1, std::memory_order_release);
 }
 
 void event_loop_impl::task_finished(task_registry& registry) noexcept {
@@ -174,11 +175,11 @@ void event_loop_impl::task_finished(task_registry& registry) noexcept {
     registry.count_completion();
     return;
   }
-  posters_.fetch_add(1, std::memory_order_seq_cst);  // see schedule()
+  shared_.posters.fetch_add(1, std::memory_order_seq_cst);  // see schedule()
   registry.count_completion();
-  wakeups_.fetch_add(1, std::memory_order_relaxed);
+  shared_.wakeups.fetch_add(1, std::memory_order_relaxed);
   backend_->wake();
-  posters_.fetch_sub(1, std::memory_order_release);
+  shared_.posters.fetch_sub(1, std::memory_order_release);
 }
 
 void event_loop_impl::schedule_later(work_item* item) noexcept {
@@ -186,8 +187,8 @@ void event_loop_impl::schedule_later(work_item* item) noexcept {
 }
 
 void event_loop_impl::stop() noexcept {
-  stop_requested_.store(true, std::memory_order_seq_cst);
-  sleeping_.store(false, std::memory_order_relaxed);
+  shared_.stop_requested.store(true, std::memory_order_seq_cst);
+  shared_.sleeping.store(false, std::memory_order_relaxed);
   backend_->wake();
 }
 
@@ -198,13 +199,13 @@ int event_loop_impl::host_handle() {
   hosted_ = true;
   backend_->flush();  // the wake-up read goes to the kernel now, not at the first turn
   // Until the first turn, work from other threads must signal the descriptor too.
-  sleeping_.store(true, std::memory_order_seq_cst);
-  if (!remote_.empty()) backend_->wake();
+  shared_.sleeping.store(true, std::memory_order_seq_cst);
+  if (!shared_.posted.empty()) backend_->wake();
   return fd;
 }
 
 std::optional<std::chrono::nanoseconds> event_loop_impl::host_timeout() const noexcept {
-  if (!ready_.empty() || !remote_.empty() || backend_->completions_pending()) {
+  if (!ready_.empty() || !shared_.posted.empty() || backend_->completions_pending()) {
     return std::chrono::nanoseconds::zero();
   }
   return time_to_next_timer();
@@ -214,8 +215,8 @@ std::size_t event_loop_impl::turn(bool may_block) {
   attach();
   thread_binding binding(this);
   std::size_t handled = 0;
-  const std::uint64_t placed = placed_.load(std::memory_order_relaxed);  // before the take: see load()
-  ready_.push_list(remote_.take_all());
+  const std::uint64_t placed = shared_.placed.load(std::memory_order_relaxed);  // before the take: see load()
+  ready_.push_list(shared_.posted.take_all());
   handled += run_ready();
   handled += fire_timers();
 
@@ -232,13 +233,13 @@ std::size_t event_loop_impl::turn(bool may_block) {
     timeout = time_to_next_timer();
   }
   if (!timeout || timeout->count() > 0) {
-    sleeping_.store(true, std::memory_order_seq_cst);
-    if (!remote_.empty() || stop_requested()) timeout = std::chrono::nanoseconds::zero();
+    shared_.sleeping.store(true, std::memory_order_seq_cst);
+    if (!shared_.posted.empty() || stop_requested()) timeout = std::chrono::nanoseconds::zero();
   }
   const bool blocks = !timeout || timeout->count() > 0;
   const auto slept_at = blocks ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   handled += backend_->wait(*this, timeout);
-  sleeping_.store(false, std::memory_order_relaxed);
+  shared_.sleeping.store(false, std::memory_order_relaxed);
   // Completions reaped just now signaled the host's descriptor: clear it. What completes later
   // signals it again; what completed in between is still in the ring, and host_timeout() sees it.
   if (hosted_) backend_->clear_readiness();
@@ -246,7 +247,7 @@ std::size_t event_loop_impl::turn(bool may_block) {
     report_failed_enter(error);
   }
   // Woken by another thread's work (not by a timer or I/O): adapt the spin to that hand-off.
-  if (blocks && !remote_.empty()) spin_.woken_after(std::chrono::steady_clock::now() - slept_at);
+  if (blocks && !shared_.posted.empty()) spin_.woken_after(std::chrono::steady_clock::now() - slept_at);
   queue_depth_.store(ready_.size(), std::memory_order_relaxed);
   timer_count_.store(timers_.size(), std::memory_order_relaxed);
   published_load_.store(ready_.size() + backend_->in_flight() + timers_.size(), std::memory_order_relaxed);
@@ -258,8 +259,9 @@ std::size_t event_loop_impl::turn(bool may_block) {
     // The host sleeps in its own poll until the descriptor is readable: from now on work from
     // other threads wakes it (wake() signals the descriptor too), as if this loop slept in its
     // own wait. Work queued just before is caught by the re-check.
-    sleeping_.store(true, std::memory_order_seq_cst);
-    if (!remote_.empty() && sleeping_.exchange(false, std::memory_order_seq_cst)) backend_->wake();
+    shared_.sleeping.store(true, std::memory_order_seq_cst);
+    if (!shared_.posted.empty() && shared_.sleeping.exchange(false, std::memory_order_seq_cst))
+      backend_->wake();
   }
   return handled;
 }
@@ -286,7 +288,7 @@ bool event_loop_impl::spin_for_remote() noexcept {
     if (next_timer < deadline) deadline = next_timer;
   }
   for (unsigned spins = 1;; ++spins) {
-    if (!remote_.empty() || stop_requested() || backend_->completions_pending()) return true;
+    if (!shared_.posted.empty() || stop_requested() || backend_->completions_pending()) return true;
     if ((spins & 63) == 0 && std::chrono::steady_clock::now() >= deadline) return false;
     spin_.pause(1);
   }
@@ -489,7 +491,7 @@ bool event_loop_impl::drain(std::chrono::steady_clock::time_point deadline) noex
   draining_ = true;
   backend_->cancel_all();
   timers_.clear();
-  ready_.push_list(remote_.take_all());
+  ready_.push_list(shared_.posted.take_all());
   while (work_item* item = ready_.pop()) abandoned_.push_back(item);
   if (attached_) {
     while (backend_->in_flight() > 0) {
@@ -504,8 +506,8 @@ bool event_loop_impl::drain(std::chrono::steady_clock::time_point deadline) noex
 
 void event_loop_impl::collect_abandoned(std::vector<work_item*>& out) noexcept {
   closed_.store(true, std::memory_order_relaxed);
-  // Items posted after drain() (by other stopping threads) are still in remote_.
-  ready_.push_list(remote_.take_all());
+  // Items posted after drain() (by other stopping threads) are still in shared_.posted.
+  ready_.push_list(shared_.posted.take_all());
   while (work_item* item = ready_.pop()) abandoned_.push_back(item);
   out.insert(out.end(), abandoned_.begin(), abandoned_.end());
   abandoned_.clear();
@@ -513,7 +515,7 @@ void event_loop_impl::collect_abandoned(std::vector<work_item*>& out) noexcept {
 
 loop_counters event_loop_impl::counters() const noexcept {
   const backend_counters b = backend_->counters();
-  return {b.submissions, b.completions, wakeups_.load(std::memory_order_relaxed),
+  return {b.submissions, b.completions, shared_.wakeups.load(std::memory_order_relaxed),
           queue_depth_.load(std::memory_order_relaxed), timer_count_.load(std::memory_order_relaxed)};
 }
 

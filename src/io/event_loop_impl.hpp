@@ -1,22 +1,20 @@
 // SPDX-License-Identifier: MIT
 // event_loop_impl: one ring (through a backend), one thread, a ready queue and a timer heap.
 //
-// Data by writer:
-//   set once: backend_, registry (via scheduler)
-//   loop thread only: spin_ (adaptive, see park/adaptive_spin.hpp)
-//   loop thread only: ready_, timers_, the backend's submission and completion side
-//   any thread: remote_ (push), sleeping_, stop_requested_, wake-up counter, placed_ (balancers)
-//   loop thread, read by any: queue_depth_, timer_count_, published_load_/published_placed_
+// Members are grouped by who writes them (the banners below): set at construction; the loop
+// thread only; the loop thread, read by others (counters, load); and any thread, which is
+// everything another thread touches to reach the loop, kept together in `shared_`.
 //
 // A turn of the loop (turn()):
-//   1. take everything other threads posted (remote_) into the ready queue
+//   1. take everything other threads posted (shared_.posted) into the ready queue
 //   2. run the ready queue (only what was there when the turn began: yield() goes to the next turn)
 //   3. fire due timers
 //   4. enter the kernel once: submit queued requests and, if nothing is ready, wait for a
 //      completion, a wake-up or the next timer deadline; hand every completion to its op
-// Before blocking, the loop spins for spin_.budget() watching remote_ (a hop from another pool is
-// then picked up without a kernel wake-up), then announces sleeping_ and re-checks remote_ before
-// it blocks; a poster that sees sleeping_ wakes the ring (Dekker pair on remote_ and sleeping_).
+// Before blocking, the loop spins for spin_.budget() watching shared_.posted (a hop from another
+// pool is then picked up without a kernel wake-up), then announces shared_.sleeping and re-checks
+// shared_.posted before it blocks; a poster that sees shared_.sleeping wakes the ring (Dekker pair
+// on shared_.posted and shared_.sleeping).
 #pragma once
 
 #include <atomic>
@@ -80,7 +78,7 @@ class event_loop_impl final : public scheduler, public completion_listener, priv
   template <class Done>
   void run_until(Done done) {
     attach();
-    while (!stop_requested_.load(std::memory_order_acquire) && !done()) turn(true);
+    while (!shared_.stop_requested.load(std::memory_order_acquire) && !done()) turn(true);
   }
   void stop() noexcept;
   /// For a host loop: binds the loop to the calling thread and returns a descriptor that is
@@ -93,8 +91,8 @@ class event_loop_impl final : public scheduler, public completion_listener, priv
   /// the loop (its run() checks for the end of its tasks between turns), guarded like a remote
   /// post: the loop's destructor waits until this returned. Any thread.
   void task_finished(task_registry& registry) noexcept override;
-  void reset_stop() noexcept { stop_requested_.store(false, std::memory_order_release); }
-  bool stop_requested() const noexcept { return stop_requested_.load(std::memory_order_acquire); }
+  void reset_stop() noexcept { shared_.stop_requested.store(false, std::memory_order_release); }
+  bool stop_requested() const noexcept { return shared_.stop_requested.load(std::memory_order_acquire); }
 
   /// Cancels every op in flight and reaps until the kernel holds none (or until `deadline`);
   /// nothing is resumed. After the last turn, on the loop's thread. Returns false when the kernel
@@ -135,11 +133,11 @@ class event_loop_impl final : public scheduler, public completion_listener, priv
   /// tasks placed on it since.
   std::uint64_t load() const noexcept {
     const std::uint64_t seen = published_placed_.load(std::memory_order_relaxed);
-    const std::uint64_t placed = placed_.load(std::memory_order_relaxed);
+    const std::uint64_t placed = shared_.placed.load(std::memory_order_relaxed);
     return published_load_.load(std::memory_order_relaxed) + (placed > seen ? placed - seen : 0);
   }
   /// Counts one task placed here by a balancer (any thread).
-  void note_placed() noexcept { placed_.fetch_add(1, std::memory_order_relaxed); }
+  void note_placed() noexcept { shared_.placed.fetch_add(1, std::memory_order_relaxed); }
   const char* backend_name() const noexcept { return backend_->describe(); }
   backend_kind kind() const noexcept { return kind_; }
 
@@ -162,14 +160,20 @@ class event_loop_impl final : public scheduler, public completion_listener, priv
   bool spin_for_remote() noexcept;
   void report_failed_enter(int error) noexcept;
 
+  // ---- Set at construction ----------------------------------------------------------------
   std::unique_ptr<backend> backend_;
   backend_kind kind_ = backend_kind::automatic;
+  unsigned receive_buffers_;
+  unsigned receive_buffer_size_;
+
+  // ---- Written by the loop thread only --------------------------------------------------------
   adaptive_spin spin_;
   local_queue ready_;
   timer_heap timers_;
   bool attached_ = false;
   bool hosted_ = false;  // host_handle() was asked for: a host sleeps between turns
   bool draining_ = false;
+  void* owner_thread_ = nullptr;
   std::vector<work_item*> abandoned_;
   std::vector<multishot*> starved_;  // receives waiting for a buffer to come back
   struct buffer_return : work_item {
@@ -178,26 +182,27 @@ class event_loop_impl final : public scheduler, public completion_listener, priv
   };
   static void on_buffer_return(work_item* item) noexcept;
   std::unique_ptr<buffer_return[]> buffer_returns_;  // one per provided buffer: returns posted to the loop
-  unsigned receive_buffers_;
-  unsigned receive_buffer_size_;
   unsigned buffers_out_ = 0;  // provided buffers handed to chunks (or queued) and not yet recycled
-  int buffers_status_ = 1;
-  int files_status_ = 1;  // the registered-file table: 1 not set up yet, 0 ready, < 0 -errno // 1: not set up
-                          // yet, 0: ready, < 0: -errno
-  void* owner_thread_ = nullptr;
+  int buffers_status_ = 1;    // the receive buffers: 1 not set up yet, 0 ready, < 0 -errno
+  int files_status_ = 1;      // the registered-file table: 1 not set up yet, 0 ready, < 0 -errno
 
-  alignas(64) remote_queue remote_;
-  alignas(64) std::atomic<bool> sleeping_{false};
-  std::atomic<bool> stop_requested_{false};
+  // ---- Written by the loop thread, read by any thread (relaxed: metrics and balancing) --------
   std::atomic<bool> closed_{false};
-  std::atomic<std::uint32_t> posters_{0};  // threads inside schedule()'s remote path
-  std::atomic<std::uint64_t> wakeups_{0};
   std::atomic<std::uint64_t> queue_depth_{0};
   std::atomic<std::uint64_t> timer_count_{0};
-  // Published by the loop thread at the end of each turn, read by balancers (load()).
-  std::atomic<std::uint64_t> published_load_{0};
-  std::atomic<std::uint64_t> published_placed_{0};    // placed_ as read at the start of that turn
-  alignas(64) std::atomic<std::uint64_t> placed_{0};  // balancers only: tasks placed here, ever
+  std::atomic<std::uint64_t> published_load_{0};    // at the end of each turn, for load()
+  std::atomic<std::uint64_t> published_placed_{0};  // shared_.placed as read at the start of that turn
+
+  // ---- Written by any thread: what schedule(), stop(), task_finished() and balancers touch -----
+  struct any_thread_handle {
+    alignas(64) remote_queue posted;                // items for the loop's next turn
+    alignas(64) std::atomic<bool> sleeping{false};  // the loop blocks, or is about to: wake it
+    std::atomic<bool> stop_requested{false};
+    std::atomic<std::uint32_t> posters{0};  // threads inside schedule()'s remote path
+    std::atomic<std::uint64_t> wakeups{0};
+    alignas(64) std::atomic<std::uint64_t> placed{0};  // balancers: tasks placed here, ever
+  };
+  any_thread_handle shared_;
 };
 
 }  // namespace coring::detail
