@@ -8,6 +8,8 @@
 #include <atomic>
 #include <chrono>
 #include <coring/coring.hpp>
+#include <coring/net/tcp_listener.hpp>
+#include <coring/net/tcp_stream.hpp>
 #include <coring/wait_fd.hpp>
 #include <thread>
 
@@ -80,4 +82,38 @@ TEST_CASE("cancel ends a wait on a descriptor that never gets ready") {
   CHECK(rt.block_on(body()) == std::errc::operation_canceled);
   ::close(fds[0]);
   ::close(fds[1]);
+}
+
+TEST_CASE("wait_readable on a socket coring already reads from sees data that came while nobody waited") {
+  // The epoll backend keeps one edge-triggered registration per socket it owns: an edge that came
+  // while no operation was parked must not be what a later wait_readable waits for.
+  runtime rt{{.io_threads = 1, .cpu_threads = 1}};
+  auto body = [&]() -> task<void> {
+    auto listener = coring::net::tcp_listener::bind(coring::net::endpoint::loopback_v4(0));
+    REQUIRE(listener);
+    auto client = co_await coring::net::tcp_stream::connect(listener->local_endpoint().value());
+    REQUIRE(client);
+    auto server = co_await listener->accept();
+    REQUIRE(server);
+    char byte = 0;
+    auto first_read = coring::spawn(rt.io(), [&]() -> task<std::size_t> {
+      co_return (co_await server->read(std::span<char>(&byte, 1))).value();  // parks: nothing sent yet
+    }());
+    co_await coring::sleep_for(10ms);
+    REQUIRE((co_await client->write(std::span<const char>("a", 1))).value() == 1);
+    CHECK(co_await first_read == 1);
+    CHECK(byte == 'a');
+
+    REQUIRE((co_await client->write(std::span<const char>("b", 1))).value() == 1);
+    co_await coring::sleep_for(20ms);  // its edge comes and goes with nobody parked
+    auto ready = co_await coring::timeout(2s, coring::wait_readable(server->native_handle()));
+    REQUIRE(ready);
+    CHECK((*ready & POLLIN) != 0);
+    auto writable = co_await coring::timeout(2s, coring::wait_writable(server->native_handle()));
+    REQUIRE(writable);
+    CHECK((*writable & POLLOUT) != 0);
+    CHECK((co_await server->read(std::span<char>(&byte, 1))).value() == 1);
+    CHECK(byte == 'b');
+  };
+  rt.block_on(body());
 }

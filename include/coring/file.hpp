@@ -344,7 +344,7 @@ class file {
   bool is_open() const noexcept { return fd_.get() >= 0; }
   int native_handle() const noexcept { return fd_.get(); }
   /// Gives up ownership of the descriptor.
-  int release() noexcept { return fd_.release(); }
+  int release() noexcept { return fd_.release_to_caller(); }
 
  private:
   detail::unique_fd fd_;

@@ -52,6 +52,8 @@
 
 #include "backend/backend.hpp"
 #include "backend/backend_testing.hpp"
+#include "backend/descriptor_generations.hpp"
+#include "coring/detail/unique_fd.hpp"
 
 namespace coring::detail {
 
@@ -196,7 +198,9 @@ struct op_record {
   std::multimap<std::uint64_t, io_op*>::iterator deadline;
 };
 
-enum class attempt { done, would_block, needs_thread };
+// again: a burst stopped at its limit with more likely waiting; an edge-triggered registration would
+// not fire for what is already there, so the op is tried again at the next wait instead of parked.
+enum class attempt { done, would_block, needs_thread, again };
 
 class epoll_backend final : public backend {
  public:
@@ -458,6 +462,18 @@ class epoll_backend final : public backend {
       case attempt::needs_thread:
         to_thread(op, record);
         return;
+      case attempt::again:
+        retry_next_wait(op, record);
+        return;
+    }
+  }
+
+  void retry_next_wait(io_op& op, op_record& record) noexcept {
+    try {
+      start_queue_.push_back(&op);
+      record.place = op_place::queued;
+    } catch (...) {
+      park(op, record, record.events);  // a one-shot registration fires at once if more is there
     }
   }
 
@@ -626,22 +642,24 @@ class epoll_backend final : public backend {
       complete(op, record, err);
       return attempt::done;
     }
+    record.events = EPOLLIN;
     for (int i = 0; i < accepts_per_readiness; ++i) {
       const int accepted = ::accept4(record.fd, nullptr, nullptr, SOCK_CLOEXEC);
       if (accepted >= 0) {
         queue(op, accepted, completion_kind::op, {.more = true});
         continue;
       }
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED) break;
+      if (errno == EINTR || errno == ECONNABORTED) continue;  // the next one may be there
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return attempt::would_block;
       complete(op, record, -errno);  // the ring ends a multishot accept on an error too
       return attempt::done;
     }
-    record.events = EPOLLIN;
-    return attempt::would_block;
+    return attempt::again;
   }
 
   /// Multishot receive into the backend's buffers.
   attempt receive_burst(io_op& op, op_record& record) noexcept {
+    record.events = EPOLLIN;
     for (int i = 0; i < receives_per_readiness; ++i) {
       if (free_buffers_.empty()) {
         complete(op, record, -ENOBUFS);  // parked by the loop until a buffer comes back
@@ -652,14 +670,18 @@ class epoll_backend final : public backend {
       if (n > 0) {
         free_buffers_.pop_back();
         queue(op, static_cast<int>(n), completion_kind::op, {.more = true, .buffer = id});
+        // A short read emptied the socket's queue: asking again would only hear EAGAIN, and data
+        // that comes after it raises a new edge (a one-shot registration re-armed now sees it) -
+        // unless the peer has shut down: its end of file raised its edge already.
+        if (static_cast<std::size_t>(n) < buffer_size_ && !peer_hung_up(record.fd))
+          return attempt::would_block;
         continue;
       }
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return attempt::would_block;
       complete(op, record, errno_result(n));  // 0: the peer closed; or the error
       return attempt::done;
     }
-    record.events = EPOLLIN;
-    return attempt::would_block;
+    return attempt::again;
   }
 
   void close_now(io_op& op, op_record& record) noexcept {
@@ -674,6 +696,8 @@ class epoll_backend final : public backend {
       }
     }
     (void)::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    registered_.erase(fd);
+    forget_descriptor(fd);  // other loops may hold a registration of it too
     complete(op, record, errno_result(::close(fd)));
   }
 
@@ -724,6 +748,15 @@ class epoll_backend final : public backend {
   /// file, /dev/null) is always ready: a transfer goes to a thread, a poll completes at once.
   void park(io_op& op, op_record& record, std::uint32_t events) noexcept {
     record.events = events;
+    if ((op.code == op_code::poll || record.readiness) && edges_watched(record.fd)) {
+      // The edge-triggered registration reports only what changes from now on: what is already
+      // there (an edge nobody was parked for) is asked for directly.
+      pollfd now{.fd = record.fd, .events = static_cast<short>(events), .revents = 0};
+      if (::poll(&now, 1, 0) == 1 && now.revents != 0) {
+        complete(op, record, static_cast<int>(static_cast<std::uint16_t>(now.revents)));
+        return;
+      }
+    }
     std::vector<io_op*>* list = nullptr;
     try {
       list = &waiting_[record.fd];
@@ -733,7 +766,10 @@ class epoll_backend final : public backend {
       complete(op, record, -ENOMEM);
       return;
     }
-    const int rc = arm(record.fd, *list);
+    // A descriptor coring owns keeps one edge-triggered registration for every op (parking costs
+    // no system call); one the caller owns (wait_readable/wait_writable) may be closed behind
+    // coring's back, so it gets a one-shot registration per park.
+    const int rc = op.code == op_code::poll ? arm(record.fd, *list) : watch_edges(record.fd, *list);
     if (rc == 0) {
       record.place = op_place::parked;
       return;
@@ -752,8 +788,47 @@ class epoll_backend final : public backend {
     complete(op, record, rc);
   }
 
-  /// (Re)arms the one-shot registration of `fd` for what `ops` wait for. Returns 0 or -errno.
+  /// Whether `fd` holds an edge-triggered registration made for the file it names now.
+  bool edges_watched(int fd) const noexcept {
+    const auto it = registered_.find(fd);
+    if (it == registered_.end()) return false;
+    const std::uint32_t generation = descriptor_generation(fd);
+    return generation != untracked_generation && it->second.generation == generation;
+  }
+
+  /// Whether an edge said the peer of `fd` shut down or failed (or no edge-triggered registration
+  /// watches it, so nothing can be assumed).
+  bool peer_hung_up(int fd) const noexcept {
+    return !edges_watched(fd) || registered_.find(fd)->second.hung_up;
+  }
+
+  /// Makes sure `fd` has its edge-triggered registration for input and output (made once per file,
+  /// left in place until the descriptor is closed). Returns 0 or -errno.
+  int watch_edges(int fd, const std::vector<io_op*>& ops) noexcept {
+    if (edges_watched(fd)) return 0;
+    const std::uint32_t generation = descriptor_generation(fd);
+    if (generation == untracked_generation) return arm(fd, ops);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.fd = fd;
+    // ADD first: a stale count means the file is new to this epoll, unless the caller kept it.
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0 &&
+        (errno != EEXIST || ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev) != 0)) {
+      return -errno;
+    }
+    try {
+      registered_[fd] = {generation, false};
+    } catch (...) {
+      // Not remembered: the next park registers again (EEXIST, then MOD), which is still right.
+    }
+    return 0;
+  }
+
+  /// (Re)arms the one-shot registration of `fd` for what `ops` wait for (nothing to do while an
+  /// edge-triggered one watches it). Returns 0 or -errno.
   int arm(int fd, const std::vector<io_op*>& ops) noexcept {
+    if (edges_watched(fd)) return 0;
+    registered_.erase(fd);  // a one-shot MOD below replaces whatever was there
     std::uint32_t wanted = 0;
     for (io_op* op : ops) wanted |= records_.find(op)->second.events;
     epoll_event ev{};
@@ -806,6 +881,10 @@ class epoll_backend final : public backend {
   }
 
   void on_ready_descriptor(int fd, std::uint32_t revents) noexcept {
+    if ((revents & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+      // Remembered even when nobody waits: the edge will not come again.
+      if (const auto it = registered_.find(fd); it != registered_.end()) it->second.hung_up = true;
+    }
     const auto parked = waiting_.find(fd);
     if (parked == waiting_.end()) return;  // a registration nobody waits on any more
     std::vector<io_op*> ops = std::move(parked->second);
@@ -832,6 +911,9 @@ class epoll_backend final : public backend {
           break;
         case attempt::needs_thread:
           to_thread(*op, record);
+          break;
+        case attempt::again:
+          retry_next_wait(*op, record);
           break;
       }
     }
@@ -1003,6 +1085,13 @@ class epoll_backend final : public backend {
   std::unordered_map<io_op*, op_record> records_;
   std::deque<io_op*> start_queue_;                        // submitted, not tried yet
   std::unordered_map<int, std::vector<io_op*>> waiting_;  // parked ops by descriptor
+  // Descriptors with an edge-triggered registration: the descriptor's count it was made under, and
+  // whether an edge said the peer is gone.
+  struct edge_registration {
+    std::uint32_t generation;
+    bool hung_up;
+  };
+  std::unordered_map<int, edge_registration> registered_;
   std::multimap<std::uint64_t, io_op*> deadlines_;
   std::deque<queued_completion> completions_;
   std::deque<failed_submission> failed_;

@@ -6,6 +6,7 @@
 namespace coring::detail {
 
 void close_fd(int fd) noexcept {
+  forget_descriptor(fd);
   ::close(fd);
 }
 

@@ -9,6 +9,9 @@ namespace coring::detail {
 
 /// Closes `fd` with close(2).
 void close_fd(int fd) noexcept;
+/// `fd` is about to stop naming the file coring knew it as (closed, or handed to the caller):
+/// loops must not trust what they registered for it (see src/backend/descriptor_generations.hpp).
+void forget_descriptor(int fd) noexcept;
 
 class unique_fd {
  public:
@@ -25,6 +28,11 @@ class unique_fd {
 
   int get() const noexcept { return fd_; }
   int release() noexcept { return std::exchange(fd_, -1); }
+  /// release() to a caller outside coring, who may close the descriptor behind coring's back.
+  int release_to_caller() noexcept {
+    if (fd_ >= 0) forget_descriptor(fd_);
+    return release();
+  }
   void reset(int fd = -1) noexcept {
     if (fd_ >= 0) close_fd(fd_);
     fd_ = fd;

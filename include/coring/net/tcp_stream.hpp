@@ -246,7 +246,7 @@ class tcp_stream {
   int native_handle() const noexcept { return fd_.get(); }
   int release() noexcept {
     unregister();
-    return fd_.release();
+    return fd_.release_to_caller();
   }
 
   /// The address of the other end (errc::bad_file_descriptor when closed).

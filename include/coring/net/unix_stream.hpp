@@ -103,7 +103,7 @@ class unix_stream {
 
   bool is_open() const noexcept { return fd_.get() >= 0; }
   int native_handle() const noexcept { return fd_.get(); }
-  int release() noexcept { return fd_.release(); }
+  int release() noexcept { return fd_.release_to_caller(); }
 
  private:
   coring::detail::unique_fd fd_;
