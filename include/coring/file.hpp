@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "coring/detail/fd_transfer.hpp"
 #include "coring/detail/io_op.hpp"
 #include "coring/detail/unique_fd.hpp"
 #include "coring/file_status.hpp"
@@ -40,109 +41,11 @@ class file;
 
 namespace detail {
 
-inline std::uint32_t clamp_len(std::size_t n) noexcept {
-  return n > std::numeric_limits<std::uint32_t>::max() ? std::numeric_limits<std::uint32_t>::max()
-                                                       : static_cast<std::uint32_t>(n);
-}
-
 /// A path the kernel would read only up to its first NUL: a different, shorter path than the
 /// caller's, so operations refuse it with errc::invalid_argument instead.
 inline bool has_nul(const std::string& path) noexcept {
   return path.find('\0') != std::string::npos;
 }
-
-/// The kernel reads the offset as a signed loff_t, and -1 as "the file's current position": an
-/// offset above INT64_MAX is not what read_at/write_at promise, so those give errc::invalid_argument.
-inline bool is_positional(op_code code) noexcept {
-  return code == op_code::read || code == op_code::write || code == op_code::readv || code == op_code::writev;
-}
-
-struct transfer_awaitable : op_awaitable {
-  transfer_awaitable(op_code code, int fd, void* data, std::size_t size, std::uint64_t offset,
-                     std::uint32_t flags = 0) noexcept {
-    op.code = code;
-    op.fd = fd;
-    if (code == op_code::readv || code == op_code::writev) {
-      op.args.vectored = {static_cast<const iovec*>(data), clamp_len(size), offset};
-    } else {
-      op.args.transfer = {data, clamp_len(size), flags, offset};
-    }
-    // A 0-byte receive would wait for the peer's next bytes (and then say 0, like end of stream):
-    // nothing to move completes at once. Files answer 0-byte transfers at once anyway.
-    if (size == 0 && (code == op_code::recv || code == op_code::send)) {
-      op.result = fd < 0 ? -EBADF : 0;
-      done_ = true;
-    }
-    if (offset > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) &&
-        is_positional(code)) {
-      op.result = -EINVAL;
-      done_ = true;
-    }
-  }
-  transfer_awaitable(op_code code, io_target target, void* data, std::size_t size, std::uint64_t offset,
-                     std::uint32_t flags = 0) noexcept
-      : transfer_awaitable(code, target.fd, data, size, offset, flags) {
-    op.loop = target.loop;
-    op.fixed_file = target.fixed;
-  }
-  bool await_ready() const noexcept { return done_; }
-  result<std::size_t> await_resume() noexcept {
-    const int r = finish();
-    if (r < 0) return error_from_errno(r);
-    return static_cast<std::size_t>(r);
-  }
-
- private:
-  bool done_ = false;
-};
-
-/// The most iovecs one readv/writev/sendmsg/recvmsg takes (Linux's UIO_MAXIOV); more give EINVAL.
-inline constexpr std::size_t max_iovecs = 1024;
-
-/// A readv/writev: one op over at most max_iovecs entries of `buffers` (the rest are left out, as in
-/// a short transfer). The iovec array is not copied: it must outlive the op.
-inline transfer_awaitable vectored_transfer(op_code code, int fd, std::span<const iovec> buffers,
-                                            std::uint64_t offset) noexcept {
-  return {code, fd, const_cast<iovec*>(buffers.data()), std::min(buffers.size(), max_iovecs), offset};
-}
-
-/// A private copy of an iovec array that a read_all/write_all loop consumes as bytes arrive: the
-/// entries already transferred are dropped from the front, a partly transferred one is shortened.
-/// Zero-length entries are skipped, so pending() is empty exactly when no byte is left.
-class iovec_cursor {
- public:
-  explicit iovec_cursor(std::span<const iovec> buffers) : vecs_(buffers.begin(), buffers.end()) {
-    skip_empty();
-  }
-
-  bool done() const noexcept { return first_ == vecs_.size(); }
-  /// The entries still to transfer, at most max_iovecs of them (one op's worth).
-  std::span<const iovec> pending() const noexcept {
-    return std::span<const iovec>(vecs_).subspan(first_, std::min(vecs_.size() - first_, max_iovecs));
-  }
-  /// Drops `n` transferred bytes from the front (n is at most what pending() holds).
-  void advance(std::size_t n) noexcept {
-    while (n > 0 && first_ < vecs_.size()) {
-      iovec& v = vecs_[first_];
-      if (n < v.iov_len) {
-        v.iov_base = static_cast<std::byte*>(v.iov_base) + n;
-        v.iov_len -= n;
-        return;
-      }
-      n -= v.iov_len;
-      ++first_;
-    }
-    skip_empty();
-  }
-
- private:
-  void skip_empty() noexcept {
-    while (first_ < vecs_.size() && vecs_[first_].iov_len == 0) ++first_;
-  }
-
-  std::vector<iovec> vecs_;
-  std::size_t first_ = 0;
-};
 
 struct open_awaitable : op_awaitable {
   std::string path;
@@ -154,26 +57,6 @@ struct open_awaitable : op_awaitable {
   }
   bool await_ready() const noexcept { return bad_path; }
   result<file> await_resume() noexcept;
-};
-
-/// A close that was canceled before the ring ran it still closes the descriptor (synchronously):
-/// the caller gave it up when it asked for the close.
-struct close_awaitable : op_awaitable {
-  explicit close_awaitable(int fd) noexcept {
-    op.code = op_code::close;
-    op.fd = fd;
-  }
-  bool await_ready() const noexcept { return op.fd < 0; }
-  result<void> await_resume() noexcept {
-    if (op.fd < 0) return error_from_errno(-EBADF);
-    const int r = finish();
-    if (r == -ECANCELED) {
-      close_fd(op.fd);
-      return {};
-    }
-    if (r < 0) return error_from_errno(r);
-    return {};
-  }
 };
 
 struct sync_awaitable : op_awaitable {
@@ -188,74 +71,6 @@ struct sync_awaitable : op_awaitable {
     return {};
   }
 };
-
-inline task<result<std::size_t>> read_all(int fd, std::span<std::byte> buffer, std::uint64_t offset) {
-  std::size_t done = 0;
-  while (done < buffer.size()) {
-    const result<std::size_t> n = co_await transfer_awaitable{op_code::read, fd, buffer.data() + done,
-                                                              buffer.size() - done, offset + done};
-    if (!n) {
-      if (n.error() == std::errc::interrupted || n.error() == std::errc::resource_unavailable_try_again)
-        continue;
-      co_return n.error();
-    }
-    if (*n == 0) break;  // end of file
-    done += *n;
-  }
-  co_return done;
-}
-
-inline task<result<void>> write_all(int fd, std::span<const std::byte> buffer, std::uint64_t offset) {
-  std::size_t done = 0;
-  while (done < buffer.size()) {
-    const result<std::size_t> n =
-        co_await transfer_awaitable{op_code::write, fd, const_cast<std::byte*>(buffer.data()) + done,
-                                    buffer.size() - done, offset + done};
-    if (!n) {
-      if (n.error() == std::errc::interrupted || n.error() == std::errc::resource_unavailable_try_again)
-        continue;
-      co_return n.error();
-    }
-    if (*n == 0) co_return std::make_error_code(std::errc::io_error);  // the device took nothing
-    done += *n;
-  }
-  co_return result<void>{};
-}
-
-/// Takes the cursor by value: the iovec array is copied when the task is made, before it starts.
-inline task<result<std::size_t>> read_all(int fd, iovec_cursor cursor, std::uint64_t offset) {
-  std::size_t done = 0;
-  while (!cursor.done()) {
-    const std::span<const iovec> next = cursor.pending();
-    const result<std::size_t> n = co_await vectored_transfer(op_code::readv, fd, next, offset + done);
-    if (!n) {
-      if (n.error() == std::errc::interrupted || n.error() == std::errc::resource_unavailable_try_again)
-        continue;
-      co_return n.error();
-    }
-    if (*n == 0) break;  // end of file
-    cursor.advance(*n);
-    done += *n;
-  }
-  co_return done;
-}
-
-inline task<result<void>> write_all(int fd, iovec_cursor cursor, std::uint64_t offset) {
-  std::size_t done = 0;
-  while (!cursor.done()) {
-    const std::span<const iovec> next = cursor.pending();
-    const result<std::size_t> n = co_await vectored_transfer(op_code::writev, fd, next, offset + done);
-    if (!n) {
-      if (n.error() == std::errc::interrupted || n.error() == std::errc::resource_unavailable_try_again)
-        continue;
-      co_return n.error();
-    }
-    if (*n == 0) co_return std::make_error_code(std::errc::io_error);  // the device took nothing
-    cursor.advance(*n);
-    done += *n;
-  }
-  co_return result<void>{};
-}
 
 }  // namespace detail
 
@@ -308,23 +123,34 @@ class file {
   /// Reads until `buffer` is full or the file ends, looping over short reads; gives the bytes read
   /// (less than buffer.size() only at end of file).
   [[nodiscard]] task<result<std::size_t>> read_all(std::span<std::byte> buffer, std::uint64_t offset) const {
-    return detail::read_all(fd_.get(), buffer, offset);
+    return detail::move_all<std::size_t>(
+        detail::buffer_plan{detail::op_code::read, {fd_.get()}, buffer.data(), buffer.size(), offset},
+        detail::on_zero_bytes::ends);
   }
   /// Writes all of `buffer`, looping over short writes.
   [[nodiscard]] task<result<void>> write_all(std::span<const std::byte> buffer, std::uint64_t offset) const {
-    return detail::write_all(fd_.get(), buffer, offset);
+    return detail::move_all<void>(detail::buffer_plan{detail::op_code::write,
+                                                      {fd_.get()},
+                                                      const_cast<std::byte*>(buffer.data()),
+                                                      buffer.size(),
+                                                      offset},
+                                  detail::on_zero_bytes::fails_as_io_error);
   }
   /// Scatter read until every buffer is full or the file ends, looping over short reads (and over
   /// any number of iovecs); gives the bytes read. The iovec array is copied here, at the call; the
   /// buffers it points to must outlive the task.
   [[nodiscard]] task<result<std::size_t>> read_all(std::span<const iovec> buffers,
                                                    std::uint64_t offset) const {
-    return detail::read_all(fd_.get(), detail::iovec_cursor{buffers}, offset);
+    return detail::move_all<std::size_t>(
+        detail::vectored_plan{detail::op_code::readv, fd_.get(), detail::iovec_cursor{buffers}, offset},
+        detail::on_zero_bytes::ends);
   }
   /// Gather write of every buffer, in order from `offset`, looping over short writes. An empty span
   /// (or one of empty buffers) writes nothing and succeeds at once.
   [[nodiscard]] task<result<void>> write_all(std::span<const iovec> buffers, std::uint64_t offset) const {
-    return detail::write_all(fd_.get(), detail::iovec_cursor{buffers}, offset);
+    return detail::move_all<void>(
+        detail::vectored_plan{detail::op_code::writev, fd_.get(), detail::iovec_cursor{buffers}, offset},
+        detail::on_zero_bytes::fails_as_io_error);
   }
   /// Flushes data and metadata to the device (fsync(2)).
   [[nodiscard]] detail::sync_awaitable sync() const noexcept { return detail::sync_awaitable{fd_.get(), 0}; }

@@ -71,11 +71,6 @@ struct mkdir_awaitable : void_op_awaitable {
   }
 };
 
-/// Retried rather than reported by the whole-file helpers.
-inline bool is_transient(std::error_code e) noexcept {
-  return e == std::errc::interrupted || e == std::errc::resource_unavailable_try_again;
-}
-
 }  // namespace detail
 
 /// Removes a file (or a symbolic link, or another non-directory): unlink(2).
@@ -125,7 +120,7 @@ inline bool is_transient(std::error_code e) noexcept {
     const result<std::size_t> n =
         co_await f.read_at(std::span<char>(data.data() + done, data.size() - done), done);
     if (!n) {
-      if (detail::is_transient(n.error())) continue;
+      if (coring::detail::is_transient(n.error())) continue;
       co_return n.error();
     }
     if (*n == 0) break;  // end of file

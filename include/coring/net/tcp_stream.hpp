@@ -21,9 +21,9 @@
 #include <span>
 #include <utility>
 
+#include "coring/detail/fd_transfer.hpp"
 #include "coring/detail/io_op.hpp"
 #include "coring/detail/text_bytes.hpp"
-#include "coring/file.hpp"
 #include "coring/net/endpoint.hpp"
 #include "coring/receive_stream.hpp"
 #include "coring/result.hpp"
@@ -72,55 +72,17 @@ struct message_awaitable : coring::detail::transfer_awaitable {
   }
 };
 
-inline task<result<void>> read_exact(coring::detail::io_target fd, std::span<std::byte> buffer) {
-  std::size_t done = 0;
-  while (done < buffer.size()) {
-    const result<std::size_t> n = co_await coring::detail::transfer_awaitable{
-        coring::detail::op_code::recv, fd, buffer.data() + done, buffer.size() - done, 0};
-    if (!n) {
-      if (n.error() == std::errc::interrupted || n.error() == std::errc::resource_unavailable_try_again)
-        continue;
-      co_return n.error();
-    }
-    if (*n == 0) co_return std::make_error_code(std::errc::connection_aborted);
-    done += *n;
-  }
-  co_return result<void>{};
-}
+/// A gather write by sendmsg (MSG_NOSIGNAL) of an iovec array copied into the cursor.
+struct message_plan {
+  coring::detail::io_target target;
+  coring::detail::iovec_cursor cursor;
 
-inline task<result<void>> write_all(coring::detail::io_target fd, std::span<const std::byte> buffer) {
-  std::size_t done = 0;
-  while (done < buffer.size()) {
-    const result<std::size_t> n = co_await coring::detail::transfer_awaitable{
-        coring::detail::op_code::send, fd, const_cast<std::byte*>(buffer.data()) + done,
-        buffer.size() - done,          0,  MSG_NOSIGNAL};
-    if (!n) {
-      if (n.error() == std::errc::interrupted || n.error() == std::errc::resource_unavailable_try_again)
-        continue;
-      co_return n.error();
-    }
-    if (*n == 0) co_return std::make_error_code(std::errc::io_error);  // the socket took nothing
-    done += *n;
+  bool finished() const noexcept { return cursor.done(); }
+  message_awaitable next() const noexcept {
+    return {coring::detail::op_code::sendmsg, target, cursor.pending(), MSG_NOSIGNAL};
   }
-  co_return result<void>{};
-}
-
-/// Takes the cursor by value: the iovec array is copied when the task is made, before it starts.
-inline task<result<void>> write_all(coring::detail::io_target fd, coring::detail::iovec_cursor cursor) {
-  while (!cursor.done()) {
-    const std::span<const iovec> next = cursor.pending();
-    const result<std::size_t> n =
-        co_await message_awaitable{coring::detail::op_code::sendmsg, fd, next, MSG_NOSIGNAL};
-    if (!n) {
-      if (n.error() == std::errc::interrupted || n.error() == std::errc::resource_unavailable_try_again)
-        continue;
-      co_return n.error();
-    }
-    if (*n == 0) co_return std::make_error_code(std::errc::io_error);  // took nothing: do not spin
-    cursor.advance(*n);
-  }
-  co_return result<void>{};
-}
+  void advance(std::size_t n) noexcept { cursor.advance(n); }
+};
 
 /// Registers the stream's socket in the file table of the loop it runs on (IORING_OP_FILES_UPDATE
 /// into a free slot).
@@ -211,17 +173,19 @@ class tcp_stream {
   /// Reads until `buffer` is full, looping over short reads. If the peer closes first, the error is
   /// errc::connection_aborted (the bytes that did arrive are in the buffer).
   [[nodiscard]] task<result<void>> read_exact(std::span<std::byte> buffer) const {
-    return detail::read_exact(target(), buffer);
+    return coring::detail::move_all<void>(
+        coring::detail::buffer_plan{coring::detail::op_code::recv, target(), buffer.data(), buffer.size()},
+        coring::detail::on_zero_bytes::fails_as_disconnected);
   }
   /// Writes all of `buffer`, looping over short writes.
   [[nodiscard]] task<result<void>> write_all(std::span<const std::byte> buffer) const {
-    return detail::write_all(target(), buffer);
+    return send_all(buffer);
   }
   /// Writes all of a text: what converts to a std::string_view (a std::string, a literal without
   /// its NUL), else to a std::span<const char> (a std::vector<char>, a std::span<char>).
   template <coring::detail::text_like Text>
   [[nodiscard]] task<result<void>> write_all(const Text& text) const {
-    return detail::write_all(target(), coring::detail::text_bytes(text));
+    return send_all(coring::detail::text_bytes(text));
   }
   /// What arrives from now on as chunks in ring-provided buffers, from one multishot receive
   /// (see receive_stream). Do not mix with read() while it exists.
@@ -229,7 +193,9 @@ class tcp_stream {
   /// Gather write of every buffer, in order, looping over short writes (and over any number of
   /// iovecs). The iovec array is copied here, at the call; the buffers must outlive the task.
   [[nodiscard]] task<result<void>> write_all(std::span<const iovec> buffers) const {
-    return detail::write_all(target(), coring::detail::iovec_cursor{buffers});
+    return coring::detail::move_all<void>(
+        detail::message_plan{target(), coring::detail::iovec_cursor{buffers}},
+        coring::detail::on_zero_bytes::fails_as_io_error);
   }
   /// shutdown(2): SHUT_RD, SHUT_WR or SHUT_RDWR (a peer's read then returns 0).
   result<void> shutdown(int how) const noexcept;
@@ -258,6 +224,12 @@ class tcp_stream {
 
   coring::detail::transfer_awaitable send(void* data, std::size_t size) const noexcept {
     return {coring::detail::op_code::send, target(), data, size, 0, MSG_NOSIGNAL};
+  }
+  task<result<void>> send_all(std::span<const std::byte> buffer) const {
+    return coring::detail::move_all<void>(
+        coring::detail::buffer_plan{coring::detail::op_code::send, target(),
+                                    const_cast<std::byte*>(buffer.data()), buffer.size(), 0, MSG_NOSIGNAL},
+        coring::detail::on_zero_bytes::fails_as_io_error);
   }
   coring::detail::io_target target() const noexcept {
     if (slot_ >= 0) return {slot_, slot_loop_, true};

@@ -21,7 +21,7 @@
 
 #include "coring/detail/io_op.hpp"
 #include "coring/detail/unique_fd.hpp"
-#include "coring/file.hpp"
+#include "coring/detail/fd_transfer.hpp"
 #include "coring/net/endpoint.hpp"
 #include "coring/result.hpp"
 

@@ -22,7 +22,7 @@
 #include "coring/detail/io_op.hpp"
 #include "coring/detail/text_bytes.hpp"
 #include "coring/detail/unique_fd.hpp"
-#include "coring/file.hpp"
+#include "coring/detail/fd_transfer.hpp"
 #include "coring/result.hpp"
 #include "coring/stream_concepts.hpp"
 #include "coring/task.hpp"
