@@ -164,6 +164,32 @@ TEST_CASE("an idle loop hosted by epoll_wait sleeps in epoll_wait instead of spi
   CHECK(h.done());
 }
 
+TEST_CASE("after work from another thread the hosted loop's descriptor goes quiet again") {
+  // A wake-up signals the descriptor; the turn that runs the woken work must leave it unreadable,
+  // also when that turn had no reason to ask the kernel for events (nothing parked on a socket).
+  event_loop loop;
+  epoll_host host(loop);
+  auto forever = []() -> task<void> { (void)co_await coring::sleep_for(1h); };
+  auto h = loop.spawn(forever());
+  for (int i = 0; i < 3; ++i) host.iterate(10ms);
+  std::atomic<int> ran{0};
+  auto job = [](std::atomic<int>& count) -> task<void> {
+    count.fetch_add(1, std::memory_order_release);
+    co_return;
+  };
+  for (int round = 0; round < 5; ++round) {
+    std::thread([&] { loop.spawn(job(ran)).detach(); }).join();
+    const long before = host.iterations.load();
+    const auto begin = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - begin < 100ms) host.iterate(50ms);
+    CHECK(ran.load() == round + 1);
+    CHECK(host.iterations.load() - before < 10);  // a readable descriptor would spin the host
+  }
+  h.cancel();
+  for (int i = 0; i < 100 && !h.done(); ++i) host.iterate(10ms);
+  CHECK(h.done());
+}
+
 TEST_CASE("a burst of more completions than one turn hands on keeps next_timeout at zero until all ran") {
   event_loop loop;
   epoll_host host(loop);

@@ -321,7 +321,14 @@ class epoll_backend final : public backend {
       const auto until = std::chrono::nanoseconds(next > now ? next - now : 0);
       if (!timeout || until < *timeout) timeout = until;
     }
-    poll_events(timeout);
+    // A busy loop turns with a zero timeout: with no op parked on a descriptor, epoll has nothing
+    // to say that matters now (a wake-up edge, an edge nobody waits for), so no system call.
+    if (timeout && timeout->count() == 0 && waiting_.empty()) {
+      events_unread_ = true;
+    } else {
+      events_unread_ = false;
+      poll_events(timeout);
+    }
     collect_finished_jobs();
     expire_deadlines();
     return hand_on(sink);
@@ -344,7 +351,10 @@ class epoll_backend final : public backend {
   void wake() noexcept override { signal_wake(wake_fd_); }
 
   int readiness_fd() noexcept override { return epoll_fd_; }
-  void clear_readiness() noexcept override {}  // level-triggered: the wait took what made it readable
+  // The host polls the epoll descriptor: what the wait skipped would keep it readable.
+  void clear_readiness() noexcept override {
+    if (std::exchange(events_unread_, false)) poll_events(std::chrono::nanoseconds::zero());
+  }
 
   // ---- provided buffers and registered files ----------------------------------------------------
 
@@ -1083,6 +1093,7 @@ class epoll_backend final : public backend {
 
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
+  bool events_unread_ = false;  // a zero-timeout wait skipped epoll_wait (see wait())
   bool has_pwait2_ = true;
   std::unordered_map<io_op*, op_record> records_;
   std::deque<io_op*> start_queue_;                        // submitted, not tried yet
