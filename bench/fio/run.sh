@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # 4 KiB random reads at queue depth 32 from a 1 GiB file: fio --ioengine=io_uring next to coring's
-# file_read_bench, page cache warm and with O_DIRECT (issue 3). See bench/README.md.
+# file_read_bench, page cache warm and with O_DIRECT (issue 3). With --backend=epoll, coring runs
+# on its epoll backend (files on its pool of up to 4 threads) beside fio --ioengine=psync with
+# --numjobs=4, the same number of threads (issue 11). See bench/README.md.
 #
-#   bench/fio/run.sh [--quick] [--seconds=N] [--reps=N] [--file=PATH] [--cpu=N]
+#   bench/fio/run.sh [--quick] [--seconds=N] [--reps=N] [--file=PATH] [--cpu=N] [--backend=B]
 #
 #   --quick      smoke run: 2 s per run, 1 repetition
 #   --seconds=N  length of every run (default 10)
@@ -11,6 +13,7 @@
 #   --file=PATH  test file (default $CORING_BENCH_DIR/randread-1g.dat, CORING_BENCH_DIR defaulting
 #                to /var/tmp/coring-bench); created once, 1 GiB of random bytes
 #   --cpu=N      the CPU both programs are pinned to with taskset (default 0)
+#   --backend=B  io_uring (default) or epoll
 #
 # Environment: FIO_EXTRA (more fio options, appended to both modes), CORING_BUILD_JOBS (default 2).
 # Progress goes to stderr, the markdown table to stdout.
@@ -20,6 +23,7 @@ seconds=10
 reps=3
 cpu=0
 file=""
+backend=io_uring
 for arg in "$@"; do
   case "$arg" in
     --quick) seconds=2; reps=1 ;;
@@ -27,7 +31,8 @@ for arg in "$@"; do
     --reps=*) reps="${arg#*=}" ;;
     --file=*) file="${arg#*=}" ;;
     --cpu=*) cpu="${arg#*=}" ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --backend=io_uring|--backend=epoll) backend="${arg#*=}" ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -85,6 +90,14 @@ fi
 fio_common=(--name=randread --ioengine=io_uring --rw=randread --bs=4k --iodepth=32 --numjobs=1
   --time_based --runtime="$seconds" --filename="$file" --group_reporting --output-format=json
   --hipri=0 --fixedbufs=0 --registerfiles=0 --sqthread_poll=0 --invalidate=0)
+peer="fio io_uring"
+if [ "$backend" = epoll ]; then
+  # The epoll backend's peer: blocking pread(2) on as many threads as its file pool has (4).
+  fio_common=(--name=randread --ioengine=psync --rw=randread --bs=4k --iodepth=1 --numjobs=4 --thread
+    --time_based --runtime="$seconds" --filename="$file" --group_reporting --output-format=json
+    --invalidate=0)
+  peer="fio psync ×4"
+fi
 # shellcheck disable=SC2206
 fio_extra=(${FIO_EXTRA:-})
 
@@ -99,7 +112,8 @@ print("%.0f %.0f %.0f" % (r["iops"], j["usr_cpu"], j["sys_cpu"]))' <<<"$json"
 run_coring() {  # $1: 0 or 1 (O_DIRECT); prints IOPS
   local out flag=""
   [ "$1" -eq 1 ] && flag="--direct"
-  out=$(taskset -c "$cpu" "$coring_bin" --file="$file" $flag --seconds="$seconds" --reps=1)
+  out=$(CORING_BACKEND="$backend" taskset -c "$cpu" "$coring_bin" --file="$file" $flag \
+    --seconds="$seconds" --reps=1)
   echo "$out" | sed -n 's/^rep 1: //p' >&2
   echo "$out" | awk '/^median:/ {print $2}'
 }
@@ -107,7 +121,7 @@ run_coring() {  # $1: 0 or 1 (O_DIRECT); prints IOPS
 median() { python3 -c 'import statistics,sys; print(f"{statistics.median(float(x) for x in sys.argv[1:]):.0f}")' "$@"; }
 
 log "fio $(fio --version), options: ${fio_common[*]} ${fio_extra[*]:-}"
-log "coring: taskset -c $cpu $coring_bin --file=$file [--direct] --seconds=$seconds --reps=1"
+log "coring: CORING_BACKEND=$backend taskset -c $cpu $coring_bin --file=$file [--direct] --seconds=$seconds --reps=1"
 rows=()
 for mode in warm direct; do
   direct=0
@@ -133,8 +147,9 @@ for mode in warm direct; do
   rows+=("| $label | $f | $c | $ratio |")
 done
 
-echo "4 KiB random reads, QD 32, 1 GiB file, ${seconds} s per run, median of $reps (pinned to CPU $cpu)"
+echo "4 KiB random reads, QD 32, 1 GiB file, ${seconds} s per run, median of $reps (pinned to CPU $cpu);"
+echo "coring on its $backend backend beside $peer"
 echo
-echo "| mode | fio IOPS (median) | coring IOPS (median) | coring/fio |"
+echo "| mode | $peer IOPS (median) | coring ($backend) IOPS (median) | coring/fio |"
 echo "| --- | ---: | ---: | ---: |"
 printf '%s\n' "${rows[@]}"

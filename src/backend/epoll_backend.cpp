@@ -4,13 +4,17 @@
 //
 // How an op runs:
 //   sockets, pipes, ttys, eventfds  tried at once without blocking (MSG_DONTWAIT, RWF_NOWAIT); on
-//                                   EAGAIN the op parks on its descriptor (a one-shot epoll
-//                                   registration, armed again while ops still wait there) and is
-//                                   tried again when the descriptor is ready. Cancellation and a
-//                                   deadline end a parked op at once.
+//                                   EAGAIN the op parks on its descriptor and is tried again when
+//                                   an edge says it is ready. A descriptor coring owns is
+//                                   registered once, edge-triggered, for input and output, until
+//                                   it is closed (descriptor_generations.hpp tells a reused number
+//                                   from the file registered under it); one a caller owns
+//                                   (wait_readable/wait_writable) gets a one-shot registration per
+//                                   wait. Cancellation and a deadline end a parked op at once.
 //   regular files, block devices,   a read or write that the page cache serves is done at once
-//   paths (open, stat, rename, ...) (RWF_NOWAIT); the rest runs on up to four threads of the
-//                                   backend, blocking. Once a thread took such an op it cannot be
+//   paths (open, stat, rename, ...) (RWF_NOWAIT; not for O_DIRECT files, whose reads would wait
+//                                   for the device even so); the rest runs on up to four threads
+//                                   of the backend, blocking. Once a thread took such an op it cannot be
 //                                   interrupted: cancellation and a deadline end it only while it
 //                                   is still queued (io_uring cannot interrupt most of them either).
 //   accept, connect                 the socket is made non-blocking (a listener stays so; a
@@ -186,9 +190,11 @@ struct blocking_threads {
       const int result = run_blocking(*next.op, next.fd);
       lock.lock();
       --self->busy;
+      // Only the first result since the loop last took them signals it: the loop takes them all.
+      const bool first = self->done.empty();
       self->done.push_back({next.op, result});
       self->has_done.store(true, std::memory_order_release);
-      signal_wake(self->wake_fd);
+      if (first) signal_wake(self->wake_fd);
     }
   }
 };
@@ -566,6 +572,9 @@ class epoll_backend final : public backend {
     const int count = vectored ? static_cast<int>(op.args.vectored.count) : 1;
     const std::uint64_t raw_offset = vectored ? op.args.vectored.offset : op.args.transfer.offset;
     auto offset = static_cast<off_t>(static_cast<std::int64_t>(raw_offset));
+    // RWF_NOWAIT keeps an O_DIRECT transfer from waiting for a lock, not for the device: the loop
+    // would sit through every such read itself, one at a time.
+    if (opened_direct(record.fd)) return attempt::needs_thread;
     long rc = 0;
     for (;;) {
       rc = reading ? ::preadv2(record.fd, entries, count, offset, RWF_NOWAIT)
@@ -802,6 +811,26 @@ class epoll_backend final : public backend {
       return;
     }
     complete(op, record, rc);
+  }
+
+  /// Whether `fd` was opened with O_DIRECT, asked once per file (by its descriptor's count; a
+  /// flag changed later with fcntl(F_SETFL) is not seen).
+  bool opened_direct(int fd) noexcept {
+    const std::uint32_t generation = descriptor_generation(fd);
+    if (generation != untracked_generation) {
+      const auto it = direct_io_.find(fd);
+      if (it != direct_io_.end() && it->second.generation == generation) return it->second.direct;
+    }
+    const int flags = ::fcntl(fd, F_GETFL);
+    const bool direct = flags >= 0 && (flags & O_DIRECT) != 0;
+    if (generation != untracked_generation) {
+      try {
+        direct_io_[fd] = {generation, direct};
+      } catch (...) {
+        // Not remembered: asked again next time.
+      }
+    }
+    return direct;
   }
 
   /// Whether `fd` holds an edge-triggered registration made for the file it names now.
@@ -1105,6 +1134,11 @@ class epoll_backend final : public backend {
     bool hung_up;
   };
   std::unordered_map<int, edge_registration> registered_;
+  struct access_mode {
+    std::uint32_t generation;
+    bool direct;
+  };
+  std::unordered_map<int, access_mode> direct_io_;  // what opened_direct() found, by descriptor
   std::multimap<std::uint64_t, io_op*> deadlines_;
   std::deque<queued_completion> completions_;
   std::deque<failed_submission> failed_;
