@@ -96,9 +96,11 @@ TEST_CASE("wait_readable on a socket coring already reads from sees data that ca
     auto server = co_await listener->accept();
     REQUIRE(server);
     char byte = 0;
-    auto first_read = coring::spawn(rt.io(), [&]() -> task<std::size_t> {
+    // A named closure: the coroutine refers to its captures, which must outlive the task.
+    auto read_first = [&]() -> task<std::size_t> {
       co_return (co_await server->read(std::span<char>(&byte, 1))).value();  // parks: nothing sent yet
-    }());
+    };
+    auto first_read = coring::spawn(rt.io(), read_first());
     co_await coring::sleep_for(10ms);
     REQUIRE((co_await client->write(std::span<const char>("a", 1))).value() == 1);
     CHECK(co_await first_read == 1);

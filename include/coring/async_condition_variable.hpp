@@ -100,6 +100,8 @@ class async_condition_variable {
   // destructor (the frame is destroyed while parked, at shutdown).
   class wait_awaiter : public detail::waiter {
    public:
+    detail::wait_note note_wait() const noexcept { return {"condition variable wait"}; }
+
     wait_awaiter(async_condition_variable& cv, async_mutex& m) noexcept : cv_(&cv), mutex_(&m) {}
     wait_awaiter(const wait_awaiter&) = delete;
     wait_awaiter& operator=(const wait_awaiter&) = delete;

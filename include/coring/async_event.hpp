@@ -63,6 +63,8 @@ class async_event {
 
   class [[nodiscard]] wait_awaiter : detail::waiter {
    public:
+    detail::wait_note note_wait() const noexcept { return {"event wait (async_event, async_latch)"}; }
+
     wait_awaiter(const wait_awaiter&) = delete;
     wait_awaiter& operator=(const wait_awaiter&) = delete;
     ~wait_awaiter() {

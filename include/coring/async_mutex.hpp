@@ -126,6 +126,8 @@ class async_mutex {
   // frame is destroyed while parked, at runtime shutdown).
   class lock_awaiter : public detail::waiter {
    public:
+    detail::wait_note note_wait() const noexcept { return {"mutex lock"}; }
+
     explicit lock_awaiter(async_mutex& mutex) noexcept : mutex_(&mutex) {}
     lock_awaiter(const lock_awaiter&) = delete;
     lock_awaiter& operator=(const lock_awaiter&) = delete;

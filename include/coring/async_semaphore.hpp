@@ -115,6 +115,8 @@ class async_semaphore {
   // frame is destroyed while parked, at runtime shutdown).
   class acquire_awaiter : public detail::waiter {
    public:
+    detail::wait_note note_wait() const noexcept { return {"semaphore acquire"}; }
+
     explicit acquire_awaiter(async_semaphore& semaphore) noexcept : semaphore_(&semaphore) {}
     acquire_awaiter(const acquire_awaiter&) = delete;
     acquire_awaiter& operator=(const acquire_awaiter&) = delete;

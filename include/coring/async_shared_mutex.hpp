@@ -140,6 +140,8 @@ class async_shared_mutex {
   // mutex), the cancel function (operation_canceled) or the destructor (shutdown).
   class lock_awaiter : public detail::waiter {
    public:
+    detail::wait_note note_wait() const noexcept { return {"shared mutex lock"}; }
+
     lock_awaiter(async_shared_mutex& m, bool shared) noexcept : mutex_(&m), shared_(shared) {}
     lock_awaiter(const lock_awaiter&) = delete;
     lock_awaiter& operator=(const lock_awaiter&) = delete;

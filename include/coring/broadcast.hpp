@@ -215,6 +215,8 @@ class broadcast {
   /// The awaiter of receive(). Woken by a send (or close), it takes the item in await_resume.
   class [[nodiscard]] receive_awaiter : detail::waiter {
    public:
+    detail::wait_note note_wait() const noexcept { return {"broadcast receive"}; }
+
     receive_awaiter(const receive_awaiter&) = delete;
     receive_awaiter& operator=(const receive_awaiter&) = delete;
     ~receive_awaiter() {

@@ -124,6 +124,8 @@ class channel {
   /// The awaiter of send(): holds the item until it is enqueued or handed over.
   class [[nodiscard]] send_awaiter : detail::waiter {
    public:
+    detail::wait_note note_wait() const noexcept { return {"channel send"}; }
+
     send_awaiter(const send_awaiter&) = delete;
     send_awaiter& operator=(const send_awaiter&) = delete;
     ~send_awaiter() {
@@ -192,6 +194,8 @@ class channel {
   /// The awaiter of receive(): the item is moved into it, then out by co_await.
   class [[nodiscard]] receive_awaiter : detail::waiter {
    public:
+    detail::wait_note note_wait() const noexcept { return {"channel receive"}; }
+
     receive_awaiter(const receive_awaiter&) = delete;
     receive_awaiter& operator=(const receive_awaiter&) = delete;
     ~receive_awaiter() {

@@ -41,6 +41,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <source_location>
 
 #include "coring/backend_kind.hpp"
 #include "coring/executor.hpp"
@@ -98,8 +99,8 @@ class event_loop {
   executor get_executor() const noexcept;
 
   template <class T>
-  join_handle<T> spawn(task<T> t) {
-    return coring::spawn(get_executor(), std::move(t));
+  join_handle<T> spawn(task<T> t, std::source_location site = std::source_location::current()) {
+    return coring::spawn(get_executor(), std::move(t), site);
   }
 
   /// Called with every exception that nobody will observe among the tasks running on this loop: one

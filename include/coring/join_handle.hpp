@@ -88,6 +88,7 @@ class [[nodiscard]] join_handle {
   // on the cell's state that races the finishing task's fetch_add: whichever comes first decides
   // whether the await ends canceled or with the result.
   struct awaiter : private detail::cancel_hook {
+    detail::wait_note note_wait() const noexcept { return {"join of a spawned task"}; }
     detail::task_cell* cell;
     bool cancelable;
     bool canceled = false;  // written by the hook before it wakes the task

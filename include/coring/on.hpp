@@ -19,6 +19,7 @@ namespace coring {
 namespace detail {
 
 struct on_awaiter : resume_item {
+  wait_note note_wait() const noexcept { return {"on(executor): the hop to another pool"}; }
   scheduler* target;
 
   explicit on_awaiter(scheduler* s) noexcept : target(s) {}
@@ -46,6 +47,7 @@ struct on_awaiter : resume_item {
 };
 
 struct yield_awaiter : resume_item {
+  wait_note note_wait() const noexcept { return {"yield"}; }
   bool await_ready() const noexcept { return current_scheduler() == nullptr; }
   template <class Promise>
   void await_suspend(std::coroutine_handle<Promise> h) noexcept {

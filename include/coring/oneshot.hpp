@@ -135,6 +135,8 @@ class oneshot {
 
   class [[nodiscard]] receive_awaiter : detail::waiter {
    public:
+    detail::wait_note note_wait() const noexcept { return {"oneshot receive"}; }
+
     receive_awaiter(const receive_awaiter&) = delete;
     receive_awaiter& operator=(const receive_awaiter&) = delete;
     ~receive_awaiter() {

@@ -45,8 +45,10 @@
 #include <condition_variable>
 #include <exception>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <mutex>
+#include <source_location>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -57,7 +59,9 @@
 #include "coring/join_handle.hpp"
 #include "coring/runtime_metrics.hpp"
 #include "coring/spawn.hpp"
+#include "coring/stall_report.hpp"
 #include "coring/task.hpp"
+#include "coring/task_dump.hpp"
 
 namespace coring {
 
@@ -99,6 +103,16 @@ struct runtime_options {
   /// quiet_backend_fallback. All loops of a runtime drive the same one.
   backend_kind backend = backend_kind::automatic;
   bool quiet_backend_fallback = false;
+  /// The stall detector (stall_report.hpp): an io loop or CPU worker that runs one task for longer
+  /// than this is reported once per such run (runtime::set_stall_handler; default: one line on
+  /// stderr). Zero: off (no watchdog thread, unless dump_signal asks for one).
+  std::chrono::milliseconds stall_threshold = std::chrono::milliseconds(100);
+  /// A signal (for example SIGUSR1) that prints dump_tasks() to stderr, for a process that hangs
+  /// in production; 0: none. The runtime blocks it in the thread that constructs it (coring's own
+  /// threads block it from birth) and reads it on its watchdog thread, so the dump prints even
+  /// when every io loop is stuck; other threads of yours must block it too (as for signal_set).
+  /// Not a signal a signal_set also waits for, and not one of the synchronous faults.
+  int dump_signal = 0;
 };
 // ring_entries must be 1 to 32768 (the kernel's limit); receive_buffers a power of two up to 32768;
 // io_threads and cpu_threads must not both be 0; other values make the constructor throw
@@ -227,10 +241,11 @@ class runtime {
   /// Runs `t` on the io pool (on the CPU pool in a runtime without io pool) and blocks the
   /// calling thread until it finishes; returns its value or rethrows its exception.
   template <class T>
-  T block_on(task<T> t) {
+  T block_on(task<T> t, std::source_location site = std::source_location::current()) {
     check_block_on_allowed();
     detail::block_on_state<T> state;
-    spawn_detached(main_executor(), detail::block_on_body(std::move(t), detail::block_on_signal<T>{state}));
+    spawn_detached(main_executor(), detail::block_on_body(std::move(t), detail::block_on_signal<T>{state}),
+                   site);
     return state.wait_and_take();
   }
   /// Blocks the calling thread until the spawned task behind `handle` finishes; returns its value
@@ -238,8 +253,8 @@ class runtime {
   /// before it started or destroyed by shutdown; std::logic_error for an empty handle or one
   /// whose result was taken). The task keeps running where it was spawned.
   template <class T>
-  T block_on(join_handle<T> handle) {
-    return block_on(detail::join_body(std::move(handle)));
+  T block_on(join_handle<T> handle, std::source_location site = std::source_location::current()) {
+    return block_on(detail::join_body(std::move(handle)), site);
   }
 
   /// Stops and joins every thread and destroys unfinished tasks (steps 1-4 at the top of this
@@ -250,6 +265,12 @@ class runtime {
   void shutdown(std::chrono::nanoseconds grace) noexcept;
 
   runtime_metrics metrics() const noexcept;
+  /// Every unfinished task tree that has waited: where it was spawned, whether it runs (and
+  /// where) or waits (for what, since when), and the co_await of each of its frames; and what
+  /// each thread runs (task_dump.hpp). Any thread, while tasks run; after shutdown it is empty.
+  task_dump dump_tasks() const;
+  /// Prints dump_tasks() to `out` as a tree.
+  void dump_tasks(std::ostream& out) const;
   /// The backend the io loops drive: io_uring or epoll (automatic for a runtime without io pool).
   backend_kind backend() const noexcept;
 
@@ -260,6 +281,10 @@ class runtime {
   /// "coring: unhandled exception: <demangled type>: <what()>" to stderr. Pass nullptr to restore
   /// the default.
   void set_unhandled_exception_handler(std::function<void(std::exception_ptr)> handler);
+  /// Called with each stall report (runtime_options::stall_threshold), on the runtime's watchdog
+  /// thread: keep it short, and do not wait for the runtime's tasks in it. Default: print
+  /// to_string(report) to stderr. Pass nullptr to restore the default. Any thread.
+  void set_stall_handler(std::function<void(const stall_report&)> handler);
 
  private:
   void check_block_on_allowed() const;

@@ -30,23 +30,27 @@
 // neither side pays an atomic read-modify-write to decide who frees it.
 #pragma once
 
+#include <source_location>
+
 #include "coring/executor.hpp"
 #include "coring/join_handle.hpp"
 #include "coring/task.hpp"
 
 namespace coring {
 
+// `site` (the caller's, by default) is the spawn site that runtime::dump_tasks() and stall
+// reports name for the task.
 template <class T>
-join_handle<T> spawn(executor ex, task<T> t) {
+join_handle<T> spawn(executor ex, task<T> t, std::source_location site = std::source_location::current()) {
   auto frame = t.release();
-  detail::task_cell* cell = detail::spawn_cell(ex.scheduler(), frame, frame.promise());
+  detail::task_cell* cell = detail::spawn_cell(ex.scheduler(), frame, frame.promise(), site);
   return join_handle<T>{cell};
 }
 
 template <class T>
-void spawn_detached(executor ex, task<T> t) {
+void spawn_detached(executor ex, task<T> t, std::source_location site = std::source_location::current()) {
   auto frame = t.release();
-  detail::spawn_cell(ex.scheduler(), frame, frame.promise(), /*with_handle=*/false);
+  detail::spawn_cell(ex.scheduler(), frame, frame.promise(), site, /*with_handle=*/false);
 }
 
 }  // namespace coring

@@ -139,6 +139,10 @@ class blocking_job_of final : public blocking_job {
 
 template <class R, class Fn>
 class blocking_awaiter : waiter {
+ public:
+  detail::wait_note note_wait() const noexcept { return {"spawn_blocking job"}; }
+
+ private:
   using state_type = blocking_state<R, Fn>;
   using phase = typename state_type::phase;
 

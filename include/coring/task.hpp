@@ -23,6 +23,7 @@
 #include <utility>
 #include <variant>
 
+#include "coring/detail/await_trace.hpp"
 #include "coring/detail/frame_allocator.hpp"
 
 namespace coring {
@@ -37,10 +38,19 @@ namespace detail {
 /// suspension (by every coring awaitable, and by awaiting a child task), so that shutdown can
 /// find it wherever it is suspended; a task that never awaits anything (most leaves of a
 /// fork-join tree) never pays for that.
+struct result_box;
+
 struct task_root {
-  bool registered = false;       // written by whichever thread runs the tree; its runs are sequential
-  bool fork = false;             // the root of when_all's children (fork_group.hpp), not a spawned task
-  bool finished_inline = false;  // fork roots: the child run inline just finished (fork_group.hpp)
+  union {
+    task_trace* trace = nullptr;  // while registered: where the tree waits, and its registry links
+    result_box* outcome;          // a spawned task finished with a handle: what the handle takes
+  };
+  std::source_location spawned_at{};  // spawn()'s caller (fork roots: their parent's)
+  bool registered = false;            // written by whichever thread runs the tree; its runs are sequential
+  bool fork = false;                  // the root of when_all's children (fork_group.hpp), not a spawned task
+  bool finished_inline = false;       // fork roots: the child run inline just finished (fork_group.hpp)
+  // (task_cell's first fields go in the padding after these: the cell is two 64-byte blocks)
+  task_root() noexcept {}
 };
 
 /// The fork group whose children this thread is running inline right now, one after another
@@ -127,14 +137,58 @@ inline void destroy_owned_frame(std::coroutine_handle<> frame) noexcept {
   }
 }
 
+struct promise_base;
+void note_frame(promise_base& promise, const std::source_location& site) noexcept;
+void note_suspend(promise_base& promise, const std::source_location& site, const std::type_info& awaiter,
+                  const wait_note& note) noexcept;
+void note_resume(promise_base& promise, const std::source_location& site) noexcept;
+
+/// Wraps the awaiter of every co_await in a task (promise_base::await_transform) to note where
+/// the task waits and where it resumes (await_trace.hpp). A co_await that does not suspend notes
+/// nothing. Notes come before the inner await_suspend: once that has run, another thread may have
+/// resumed or destroyed the frame. Awaiting a child task (an awaiter with `awaits_frame`) only
+/// notes the frame's site: the child's own waits say the rest.
+template <class Awaiter>
+struct traced_awaiter {
+  Awaiter awaiter;  // a reference when the awaitable is its own awaiter
+  std::source_location site;
+  promise_base* promise;
+  bool suspended = false;
+
+  bool await_ready() noexcept(noexcept(awaiter.await_ready())) { return awaiter.await_ready(); }
+  template <class Promise>
+  decltype(auto) await_suspend(std::coroutine_handle<Promise> awaiting) noexcept(
+      noexcept(awaiter.await_suspend(awaiting))) {
+    suspended = true;
+    if constexpr (requires { std::remove_cvref_t<Awaiter>::awaits_frame; }) {
+      note_frame(*promise, site);
+    } else {
+      note_suspend(*promise, site, typeid(std::remove_cvref_t<Awaiter>), note_of(awaiter));
+    }
+    return awaiter.await_suspend(awaiting);
+  }
+  decltype(auto) await_resume() noexcept(noexcept(awaiter.await_resume())) {
+    if (suspended) note_resume(*promise, site);
+    return awaiter.await_resume();
+  }
+};
+
 struct promise_base {
   std::coroutine_handle<> continuation;  // the awaiting task; empty for a spawned root
   task_root* root = nullptr;             // the spawned task this one runs under (its stop scope)
+  unsigned depth = 0;                    // frames between this one and its tree's root
 
   static void* operator new(std::size_t size) { return allocate_frame(size); }
   static void operator delete(void* p, std::size_t size) noexcept { deallocate_frame(p, size); }
 
   std::suspend_always initial_suspend() const noexcept { return {}; }
+
+  /// Every co_await in a task: the awaiter, traced with the site of the co_await.
+  template <class Awaitable>
+  traced_awaiter<awaiter_type<Awaitable>> await_transform(
+      Awaitable&& awaitable, std::source_location site = std::source_location::current()) {
+    return {awaiter_of(static_cast<Awaitable&&>(awaitable)), site, this};
+  }
 
   struct final_awaiter {
     bool await_ready() const noexcept { return false; }
@@ -160,6 +214,63 @@ struct promise_base {
   };
   final_awaiter final_suspend() const noexcept { return {}; }
 };
+
+/// The thread's watch for a record, or the shared one of threads no runtime owns.
+inline const thread_watch* watch_or_foreign(const thread_watch* watch) noexcept {
+  static const thread_watch foreign{};
+  return watch != nullptr ? watch : &foreign;
+}
+
+/// A tree's first stretch on a scheduler thread (a spawned task's start, a when_all child taken
+/// by another thread): that thread now runs a task spawned at `root`'s site.
+inline void note_tree_start(const task_root& root) noexcept {
+  if (thread_watch* watch = current_watch())
+    watch->spawn_site.store(root.spawned_at, std::memory_order_relaxed);
+}
+
+inline void note_frame(promise_base& promise, const std::source_location& site) noexcept {
+  if (thread_watch* watch = current_watch()) watch->await_site.store(site, std::memory_order_relaxed);
+  task_root* root = promise.root;
+  if (root == nullptr) return;
+  before_suspend(root);  // the child may suspend on an awaitable coring does not know
+  if (task_trace* trace = root->trace) {
+    const unsigned slot = promise.depth < task_trace::max_depth ? promise.depth : task_trace::max_depth - 1;
+    trace->sites[slot].store(site, std::memory_order_relaxed);
+    trace->depth.store(promise.depth, std::memory_order_relaxed);
+  }
+}
+
+inline void note_suspend(promise_base& promise, const std::source_location& site,
+                         const std::type_info& awaiter, const wait_note& note) noexcept {
+  // A child task started inline by this co_await reports this site as the last one resumed from.
+  if (thread_watch* watch = current_watch()) watch->await_site.store(site, std::memory_order_relaxed);
+  task_root* root = promise.root;
+  if (root == nullptr) return;
+  before_suspend(root);  // registers the tree (and makes its trace) before its first wait
+  task_trace* trace = root->trace;
+  if (trace == nullptr) return;
+  const unsigned slot = promise.depth < task_trace::max_depth ? promise.depth : task_trace::max_depth - 1;
+  trace->sites[slot].store(site, std::memory_order_relaxed);
+  trace->depth.store(promise.depth, std::memory_order_relaxed);
+  trace->awaiter.store(&awaiter, std::memory_order_relaxed);
+  trace->kind.store(note.kind, std::memory_order_relaxed);
+  trace->fd.store(note.fd, std::memory_order_relaxed);
+  trace->until_ns.store(note.until_ns, std::memory_order_relaxed);
+  trace->since_ms.store(coarse_now_ms(), std::memory_order_relaxed);
+  trace->running_on.store(nullptr, std::memory_order_relaxed);
+}
+
+inline void note_resume(promise_base& promise, const std::source_location& site) noexcept {
+  thread_watch* watch = current_watch();
+  task_root* root = promise.root;
+  if (watch != nullptr) {
+    watch->await_site.store(site, std::memory_order_relaxed);
+    watch->spawn_site.store(root != nullptr ? root->spawned_at : std::source_location{},
+                            std::memory_order_relaxed);
+  }
+  if (root != nullptr && root->trace != nullptr)
+    root->trace->running_on.store(watch_or_foreign(watch), std::memory_order_relaxed);
+}
 
 template <class T>
 struct task_promise final : promise_base {
@@ -329,6 +440,7 @@ class [[nodiscard]] task {
 
  private:
   struct awaiter {
+    static constexpr bool awaits_frame = true;  // traced_awaiter: a frame, not a wait
     std::coroutine_handle<promise_type> handle;
 
     // An empty task (default-constructed, moved-from or released) is "ready", so that
@@ -339,6 +451,8 @@ class [[nodiscard]] task {
       handle.promise().continuation = awaiting;
       detail::task_root* root = detail::root_of(awaiting);
       handle.promise().root = root;
+      if constexpr (requires { awaiting.promise().depth; })
+        handle.promise().depth = awaiting.promise().depth + 1;
       detail::before_suspend(root);  // the child may suspend on an awaitable coring does not know
       return handle;
     }

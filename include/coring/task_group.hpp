@@ -49,6 +49,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <source_location>
 #include <stdexcept>
 #include <system_error>
 #include <type_traits>
@@ -118,13 +119,14 @@ class basic_task_group {
   /// Starts `child` on `ex`. basic_task_group<T>: a task whose value converts to T; task_group:
   /// any task (its value is discarded).
   template <class U>
-  requires(std::is_void_v<T> || std::is_convertible_v<U&&, T>) void spawn(executor ex, task<U> child) {
+  requires(std::is_void_v<T> || std::is_convertible_v<U&&, T>) void spawn(
+      executor ex, task<U> child, std::source_location site = std::source_location::current()) {
     shared_state& s = *state_;
     detail::waiter* wake = nullptr;
     {
       std::lock_guard lock(s.mutex);
       const std::uint64_t seq = s.next_seq++;
-      join_handle<void> handle = coring::spawn(ex, run_child(state_, std::move(child), seq));
+      join_handle<void> handle = coring::spawn(ex, run_child(state_, std::move(child), seq), site);
       s.registry = ex.scheduler()->registry();
       // If this throws, the child finds no entry and ends at once: nobody waits for it.
       s.children.push_back(child_entry{seq, std::move(handle)});

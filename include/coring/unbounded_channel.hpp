@@ -112,6 +112,8 @@ class unbounded_channel {
 
   class [[nodiscard]] receive_awaiter : detail::waiter {
    public:
+    detail::wait_note note_wait() const noexcept { return {"channel receive"}; }
+
     receive_awaiter(const receive_awaiter&) = delete;
     receive_awaiter& operator=(const receive_awaiter&) = delete;
     ~receive_awaiter() {

@@ -159,6 +159,8 @@ class watch {
 
   class [[nodiscard]] changed_awaiter : detail::waiter {
    public:
+    detail::wait_note note_wait() const noexcept { return {"watch change"}; }
+
     changed_awaiter(const changed_awaiter&) = delete;
     changed_awaiter& operator=(const changed_awaiter&) = delete;
     ~changed_awaiter() {

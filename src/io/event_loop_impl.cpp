@@ -298,9 +298,10 @@ std::size_t event_loop_impl::run_ready() noexcept {
   // Only what is queued now: work queued while running (yield) waits for the next turn, after I/O.
   std::size_t n = ready_.size();
   const std::size_t total = n;
+  thread_context& ctx = this_thread();
   while (n-- > 0) {
     work_item* item = ready_.pop();
-    coop_refill();
+    const run_scope run(ctx);
     item->run(item);
   }
   return total;
@@ -478,7 +479,7 @@ void event_loop_impl::release(io_op& op) noexcept {
   // The linked timeout canceled the op (its completion and the op's may come in either order).
   if (op.timed_out && op.result == -ECANCELED) op.result = -ETIMEDOUT;
   if (op.home == this) {
-    coop_refill();
+    const run_scope run(this_thread());
     op.waiter.resume();
   } else {
     op.start_item()->run = &resume_waiter;

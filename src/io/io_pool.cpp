@@ -5,6 +5,7 @@
 #include <exception>
 #include <future>
 
+#include "observe/thread_watches.hpp"
 #include "signal/thread_signals.hpp"
 
 namespace coring::detail {
@@ -16,6 +17,8 @@ io_pool::io_pool(task_registry* registry, unsigned threads, const loop_config& c
   for (unsigned i = 0; i < threads; ++i) {
     loops_.push_back(std::make_unique<event_loop_impl>(registry, same));
     same.backend = loops_.front()->kind();  // what the first chose, the others drive too
+    watches_.push_back(std::make_unique<thread_watch>());
+    name_watch(*watches_.back(), "io", i);
   }
   std::vector<std::future<void>> started;
   threads_.reserve(threads);
@@ -89,6 +92,7 @@ void io_pool::run_loop(unsigned index) noexcept {
   ctx.current = &loop;
   ctx.loop = &loop;
   ctx.pool = this;
+  adopt_watch(watches_[index].get());
   try {
     loop.run_until([] { return false; });
   } catch (...) {
@@ -97,6 +101,7 @@ void io_pool::run_loop(unsigned index) noexcept {
   const std::chrono::steady_clock::time_point deadline{
       std::chrono::steady_clock::duration(drain_deadline_.load(std::memory_order_acquire))};
   if (!loop.drain(deadline)) drained_.store(false, std::memory_order_release);
+  adopt_watch(nullptr);
   ctx = thread_context{};
 }
 

@@ -60,6 +60,7 @@ class io_pool final : public scheduler {
   }
 
   const std::vector<std::unique_ptr<event_loop_impl>>& loops() const noexcept { return loops_; }
+  const thread_watch& watch(unsigned index) const noexcept { return *watches_[index]; }
 
  private:
   void run_loop(unsigned index) noexcept;
@@ -79,6 +80,7 @@ class io_pool final : public scheduler {
   };
 
   std::vector<std::unique_ptr<event_loop_impl>> loops_;
+  std::vector<std::unique_ptr<thread_watch>> watches_;  // one per loop thread
   std::vector<std::thread> threads_;
   std::atomic<unsigned> next_{0};
   std::atomic<bool> stopped_{false};

@@ -31,14 +31,20 @@
 
 #include <pthread.h>
 
+#include <csignal>
 #include <cstdio>
+#include <ostream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "blocking/blocking_pool.hpp"
 #include "io/io_pool.hpp"
+#include "observe/task_dump.hpp"
+#include "observe/watchdog.hpp"
 #include "scheduler/cpu_pool.hpp"
+#include "signal/thread_signals.hpp"
 #include "task/task_registry.hpp"
 
 namespace coring {
@@ -74,6 +80,14 @@ void validate(const runtime_options& options) {
     reject("blocking_threads " + std::to_string(options.blocking_threads) + " is not 1 to " +
            std::to_string(max_blocking_threads));
   }
+  if (options.stall_threshold.count() < 0) reject("stall_threshold must not be negative");
+  if (options.dump_signal != 0 &&
+      (options.dump_signal < 1 || options.dump_signal > SIGRTMAX || options.dump_signal == SIGKILL ||
+       options.dump_signal == SIGSTOP || stays_deliverable(options.dump_signal))) {
+    reject("dump_signal " + std::to_string(options.dump_signal) +
+           " cannot be waited for (not a signal number, SIGKILL, SIGSTOP, or one coring threads must not "
+           "block: a synchronous fault, SIGPIPE, SIGPROF)");
+  }
   if (options.io_threads == 0 && options.cpu_threads == 0) {
     reject("io_threads and cpu_threads are both 0: a runtime needs an io pool, a CPU pool or both");
   }
@@ -97,6 +111,7 @@ struct runtime_state {
   std::atomic<bool> forked{false};  // this is a fork() child of the process that made the runtime
   runtime_state* prev = nullptr;    // every runtime of the process, for the fork handler
   runtime_state* next = nullptr;
+  std::unique_ptr<watchdog> watcher;  // until the threads are stopped
 
   explicit runtime_state(const runtime_options& options) : shutdown_timeout(options.shutdown_timeout) {
     validate(options);
@@ -118,7 +133,43 @@ struct runtime_state {
     }
     blocking = std::make_shared<blocking_pool>(options.blocking_threads);
     registry.set_blocking(blocking.get());
+    if (options.stall_threshold.count() > 0 || options.dump_signal != 0) {
+      watcher = std::make_unique<watchdog>(
+          watches(), watchdog::options{options.stall_threshold, options.dump_signal, [this] {
+                                         std::ostringstream text;
+                                         text << dump();
+                                         std::fputs(text.str().c_str(), stderr);
+                                       }});
+    }
     enlist(this);
+  }
+
+  /// Every io loop's and CPU worker's watch, in that order.
+  std::vector<const thread_watch*> watches() const {
+    std::vector<const thread_watch*> all;
+    if (io) {
+      for (unsigned i = 0; i < io->loops().size(); ++i) all.push_back(&io->watch(i));
+    }
+    if (cpu) {
+      for (unsigned i = 0; i < cpu->size(); ++i) all.push_back(&cpu->watch(i));
+    }
+    return all;
+  }
+
+  task_dump dump() const {
+    task_dump d;
+    const std::uint64_t now_ms = watcher ? coarse_now_ms() : 0;
+    const auto now_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                       std::chrono::steady_clock::now().time_since_epoch())
+                                                       .count());
+    registry.visit_registered([&](const task_cell& cell) {
+      d.trees.push_back(read_trace(*cell.trace, cell.spawned_at, now_ms, now_ns));
+    });
+    for (const thread_watch* w : watches()) d.threads.push_back(read_watch(*w));
+    const std::uint64_t spawned = registry.spawned();
+    const std::uint64_t completed = registry.completed();
+    d.unfinished = spawned > completed ? spawned - completed : 0;
+    return d;
   }
 
   void refuse(scheduler::refusal why) noexcept {
@@ -159,6 +210,7 @@ struct runtime_state {
       if (cpu) cpu->stop();
       leaked = io && !io->stop(std::chrono::steady_clock::now() + shutdown_timeout);
       threads_stopped = true;
+      watcher.reset();
       if (leaked) {
         std::fprintf(stderr,
                      "coring: shutdown: the kernel still held ring operations after %lld ms; the unfinished "
@@ -312,6 +364,18 @@ runtime_metrics runtime::metrics() const noexcept {
     m.ring_wakeups += c.wakeups;
   }
   return m;
+}
+
+task_dump runtime::dump_tasks() const {
+  return state_->dump();
+}
+
+void runtime::dump_tasks(std::ostream& out) const {
+  out << state_->dump();
+}
+
+void runtime::set_stall_handler(std::function<void(const stall_report&)> handler) {
+  if (state_->watcher) state_->watcher->set_stall_handler(std::move(handler));
 }
 
 void runtime::set_unhandled_exception_handler(std::function<void(std::exception_ptr)> handler) {

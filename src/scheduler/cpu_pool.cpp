@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "coring/detail/spin_lock.hpp"
+#include "observe/thread_watches.hpp"
 #include "signal/thread_signals.hpp"
 #include "task/task_registry.hpp"
 
@@ -24,6 +25,7 @@ cpu_pool::cpu_pool(task_registry* registry, std::vector<event_loop_impl*> loops,
     workers_.push_back(std::make_unique<worker>());
     workers_.back()->rng = 0x9e3779b9u * (i + 1);
     workers_.back()->spin = adaptive_spin{spin_budget, spin_yields};
+    name_watch(workers_.back()->watch, "cpu", i);
   }
   idle_.reserve(threads);
   const coring_thread_mask_scope mask;  // the workers are born with it (thread_signals.hpp)
@@ -210,6 +212,7 @@ void cpu_pool::run_worker(unsigned index) noexcept {
   ctx.pool = this;
   ctx.worker_index = index;
   worker& self = *workers_[index];
+  adopt_watch(&self.watch);
 
   while (!stopping_.load(std::memory_order_relaxed)) {
     work_item* item = find_local(self);
@@ -227,12 +230,13 @@ void cpu_pool::run_worker(unsigned index) noexcept {
     }
     if (item != nullptr) {
       end_search(self);
-      ctx.coop_budget = coop_budget_per_run;
+      const run_scope run(ctx);
       item->run(item);
       continue;
     }
     park(self, index);
   }
+  adopt_watch(nullptr);
   ctx = thread_context{};
 }
 

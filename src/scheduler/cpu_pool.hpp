@@ -62,6 +62,7 @@ class cpu_pool final : public scheduler {
   std::uint64_t steals() const noexcept;
   std::uint64_t queue_depth() const noexcept;
   std::uint64_t parks() const noexcept;
+  const thread_watch& watch(unsigned index) const noexcept { return workers_[index]->watch; }
 
  private:
   struct alignas(64) worker {
@@ -73,6 +74,7 @@ class cpu_pool final : public scheduler {
     std::uint32_t rng = 0;
     bool searching = false;
     adaptive_spin spin{std::chrono::nanoseconds::zero()};
+    thread_watch watch;
     std::thread thread;
   };
 

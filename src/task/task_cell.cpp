@@ -70,13 +70,14 @@ void start_cell(work_item* w) noexcept {
     if (next != std::noop_coroutine()) next.resume();
     return;
   }
+  note_tree_start(cell);
   cell.frame.resume();
 }
 
 }  // namespace
 
 task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_base& promise,
-                      bool with_handle) {
+                      std::source_location site, bool with_handle) {
   if (!frame)
     throw std::invalid_argument("coring::spawn: the task is empty (default-constructed or moved-from)");
   if (where == nullptr) {
@@ -95,6 +96,7 @@ task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_b
   if (!with_handle) cell->state.store(task_cell::running, std::memory_order_relaxed);
   cell->frame = frame;
   cell->registry = where->registry();
+  cell->spawned_at = site;
   promise.root = cell;
   cell->registry->count_spawn();
   if (where->refuses() != scheduler::refusal::accepting) [[unlikely]] {

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "coring/detail/fork_group.hpp"
+#include "coring/detail/frame_allocator.hpp"
 #include "coring/detail/scheduler.hpp"
 #include "coring/detail/unhandled.hpp"
 
@@ -108,14 +110,35 @@ void task_registry::report_late(std::uint64_t id, std::exception_ptr error) noex
   if (--registry->late_reports_ == 0) r.reports_done.notify_all();
 }
 
+namespace {
+
+// A tree's trace holds its links in the registry's list, so registering cannot do without one.
+task_trace* make_trace() noexcept {
+  try {
+    return new (allocate_frame(sizeof(task_trace))) task_trace;
+  } catch (...) {
+    std::fputs("coring: out of memory for the registry entry of a suspending task\n", stderr);
+    std::terminate();
+  }
+}
+
+void free_trace(task_trace* trace) noexcept {
+  trace->~task_trace();
+  deallocate_frame(trace, sizeof(task_trace));
+}
+
+}  // namespace
+
 void task_registry::add(task_cell& cell) noexcept {
-  cell.shard = this_thread_shard(shard_count);
+  cell.shard = static_cast<std::uint8_t>(this_thread_shard(shard_count));
   shard& s = shards_[cell.shard];
+  task_trace* trace = make_trace();
+  trace->since_ms.store(coarse_now_ms(), std::memory_order_relaxed);
   s.lock.lock();
-  cell.prev = nullptr;
-  cell.next_alive = s.head;
-  if (s.head != nullptr) s.head->prev = &cell;
+  trace->next = s.head;
+  if (s.head != nullptr) s.head->trace->prev = &cell;
   s.head = &cell;
+  cell.trace = trace;
   cell.registered = true;
   s.lock.unlock();
 }
@@ -151,15 +174,30 @@ void task_registry::count_completion() noexcept {
 void task_registry::remove(task_cell& cell) noexcept {
   shard& s = shards_[cell.shard];
   s.lock.lock();
-  if (cell.prev != nullptr) {
-    cell.prev->next_alive = cell.next_alive;
+  task_trace* trace = cell.trace;
+  if (trace->prev != nullptr) {
+    trace->prev->trace->next = trace->next;
   } else {
-    s.head = cell.next_alive;
+    s.head = trace->next;
   }
-  if (cell.next_alive != nullptr) cell.next_alive->prev = cell.prev;
-  cell.prev = cell.next_alive = nullptr;
+  if (trace->next != nullptr) trace->next->trace->prev = trace->prev;
+  cell.trace = nullptr;
   cell.registered = false;
   s.lock.unlock();
+  free_trace(trace);  // unlisted: no dump can reach it any more
+}
+
+void task_registry::visit_registered(const std::function<void(const task_cell&)>& visit) const {
+  for (const shard& s : shards_) {
+    s.lock.lock();
+    try {
+      for (const task_cell* cell = s.head; cell != nullptr; cell = cell->trace->next) visit(*cell);
+    } catch (...) {
+      s.lock.unlock();
+      throw;
+    }
+    s.lock.unlock();
+  }
 }
 
 std::size_t task_registry::destroy_all(const std::vector<work_item*>& abandoned) noexcept {
@@ -200,7 +238,7 @@ std::size_t task_registry::request_stop_all() noexcept {
     // stays alive while its stop hooks run. Those only post work (cancellations, wake-ups) and
     // never complete a runtime task on this thread, so they never come back to this lock.
     s.lock.lock();
-    for (task_cell* cell = s.head; cell != nullptr; cell = cell->next_alive) {
+    for (task_cell* cell = s.head; cell != nullptr; cell = cell->trace->next) {
       if (cell->scope.stop_requested()) continue;
       cell->scope.request_stop();
       ++asked;

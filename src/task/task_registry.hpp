@@ -80,6 +80,10 @@ class task_registry {
   /// Never reused by another registry of the process, unlike the address.
   std::uint64_t id() const noexcept { return id_; }
 
+  /// Calls `visit` with every registered tree under its shard's lock (keep it short: the tree's
+  /// completion waits for it; it must not come back to this registry).
+  void visit_registered(const std::function<void(const task_cell&)>& visit) const;
+
   /// Requests stop of every registered (suspended at least once) task tree; returns how many
   /// were asked (those asked before are skipped). Any thread.
   std::size_t request_stop_all() noexcept;
@@ -90,7 +94,7 @@ class task_registry {
  private:
   static constexpr unsigned shard_count = 8;
   struct alignas(64) shard {
-    spin_lock lock;
+    mutable spin_lock lock;
     task_cell* head = nullptr;
   };
   // The first `counter_slots` threads that count get a slot of their own and count with a plain

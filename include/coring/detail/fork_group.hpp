@@ -96,6 +96,7 @@ inline void start_fork_child(work_item* w) noexcept {
     if (next != std::noop_coroutine()) next.resume();
     return;
   }
+  note_tree_start(*slot.group);
   slot.frame.resume();
 }
 
@@ -117,6 +118,7 @@ inline thread_local unsigned inline_depth = 0;
 /// anyway, and the link costs two locked operations on the parent's scope. A parent already asked
 /// to stop is linked (and so stops the children) at once.
 struct fork_awaiter {
+  wait_note note_wait() const noexcept { return {"when_all children"}; }
   fork_group& group;
   fork_slot* slots;
   std::size_t count;
@@ -127,6 +129,7 @@ struct fork_awaiter {
   std::coroutine_handle<> await_suspend(std::coroutine_handle<Promise> awaiting) noexcept {
     before_suspend(root_of(awaiting));
     scheduler* here = current_scheduler();
+    if (parent != nullptr) group.spawned_at = parent->spawned_at;  // stall reports name the children's tree
     group.joiner.handle = awaiting;
     group.joiner_home = here;
     group.remaining.store(count, std::memory_order_relaxed);

@@ -216,9 +216,28 @@ void release_registered_file(event_loop_impl* loop, int slot) noexcept;
 /// the op completed at once (no runtime, or stop already requested): then the caller must not suspend.
 bool start_op(io_op& op, std::coroutine_handle<> awaiting, task_root* root) noexcept;
 
+/// What a task waiting for `op` waits for, for runtime::dump_tasks() (await_trace.hpp).
+inline wait_note describe_op(const io_op& op) noexcept {
+  static constexpr const char* names[] = {
+      "sleep",          "read",          "write",          "open",
+      "close",          "accept",        "connect",        "receive",
+      "send",           "fsync",         "readiness",      "unlink",
+      "rename",         "mkdir",         "stat",           "send",
+      "receive",        "accept stream", "receive stream", "next of a stream",
+      "zero-copy send", "read",          "write",          "file registration"};
+  static_assert(sizeof names / sizeof names[0] == static_cast<unsigned>(op_code::register_file) + 1);
+  wait_note note;
+  note.kind = names[static_cast<unsigned>(op.code)];
+  if (!op.fixed_file && op.fd >= 0) note.fd = op.fd;
+  note.until_ns = op.code == op_code::timer ? op.args.timer.when : op.deadline;
+  return note;
+}
+
 /// The awaitable part every I/O operation shares; derived types add await_resume().
 struct op_awaitable {
   io_op op;
+
+  wait_note note_wait() const noexcept { return describe_op(op); }
 
   bool await_ready() const noexcept { return false; }
   template <class Promise>

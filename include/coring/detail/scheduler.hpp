@@ -13,6 +13,8 @@
 #include <atomic>
 #include <coroutine>
 
+#include "coring/detail/await_trace.hpp"
+
 namespace coring::detail {
 
 struct work_item {
@@ -84,10 +86,23 @@ inline scheduler* current_scheduler() noexcept {
 /// How many operations one run of a task may complete without suspending (Tokio's coop budget).
 inline constexpr unsigned coop_budget_per_run = 128;
 
-/// Called by a scheduler each time it runs a task (a queued item, a resumption after I/O).
-inline void coop_refill() noexcept {
-  this_thread().coop_budget = coop_budget_per_run;
-}
+/// Brackets each run of a task by a scheduler (a queued item, a resumption after I/O): refills
+/// the coop budget and shows the stall detector that a run is in progress (await_trace.hpp).
+class run_scope {
+ public:
+  explicit run_scope(thread_context& ctx) noexcept : watch_(current_watch()) {
+    ctx.coop_budget = coop_budget_per_run;
+    if (watch_ != nullptr) watch_->begin();
+  }
+  ~run_scope() {
+    if (watch_ != nullptr) watch_->end();
+  }
+  run_scope(const run_scope&) = delete;
+  run_scope& operator=(const run_scope&) = delete;
+
+ private:
+  thread_watch* watch_;
+};
 
 /// Called by an awaitable that could complete without suspending: false once this run of the
 /// task has spent its budget; the awaitable then suspends and the task is queued behind the work

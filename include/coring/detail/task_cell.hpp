@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <source_location>
 #include <stdexcept>
 #include <system_error>
 #include <type_traits>
@@ -40,20 +41,17 @@ struct task_cell : work_item, task_root {
 
   // Starting and finishing a task reads only the first cache line: the work item, the state, the
   // frame, the registry and the scope's stop flag (the order of the fields is for that).
+  // task_root holds `outcome`: once finished with a handle, what it takes (null: void, no
+  // exception); while registered, the union holds the trace (which links the registry's list).
   std::atomic<std::uint32_t> state{running | handle};
   bool canceled = false;          // written before `complete` is published; the task produced no result
   bool observed = false;          // the join_handle's awaiter took the result (or the exception)
-  unsigned shard = 0;             // registry shard
+  std::uint8_t shard = 0;         // registry shard
   std::coroutine_handle<> frame;  // until the task finishes
   task_registry* registry = nullptr;
   cancel_scope scope;
   resume_item joiner;
   scheduler* joiner_home = nullptr;
-  union {
-    task_cell* prev = nullptr;  // registry list while registered, guarded by the shard's lock
-    result_box* outcome;        // once finished with a handle: what it takes (null: void, no exception)
-  };
-  task_cell* next_alive = nullptr;
 };
 
 // Two 64-byte size classes of the frame allocator: memory per task is part of the product.
@@ -63,7 +61,7 @@ static_assert(sizeof(task_cell) <= 128, "task_cell grew past 128 bytes");
 /// false) the cell belongs to the running task alone from the start, which frees it at its end
 /// without an atomic read-modify-write.
 task_cell* spawn_cell(scheduler* where, std::coroutine_handle<> frame, promise_base& promise,
-                      bool with_handle = true);
+                      std::source_location site, bool with_handle = true);
 /// Drops the join_handle's reference (an exception the task finished with and nobody observed is
 /// reported to its runtime's handler, or printed when that runtime is gone).
 void release_handle(task_cell& cell) noexcept;
