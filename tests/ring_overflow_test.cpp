@@ -304,6 +304,12 @@ TEST_CASE("10,000 concurrent 4 KiB file reads on a 4-entry ring all complete wit
     for (const bool b : ok) correct += b ? 1 : 0;
     CHECK(correct == reads);
     check_completions_add_up(rt, before.ring_completions + reads);
+    if (rt.backend() == coring::backend_kind::io_uring) {
+      // The loop's metrics saw both queues run full (the epoll backend has neither queue).
+      const coring::loop_metrics loop = rt.metrics().loops.at(0);
+      CHECK(loop.sq_full > 0);
+      CHECK(loop.cq_overflows > 0);
+    }
   }
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);

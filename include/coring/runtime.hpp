@@ -264,7 +264,9 @@ class runtime {
   /// (step 0 at the top of this header), then shutdown().
   void shutdown(std::chrono::nanoseconds grace) noexcept;
 
-  runtime_metrics metrics() const noexcept;
+  /// Counters and latency histograms, summed and per loop, per CPU worker and for the blocking
+  /// pool (runtime_metrics.hpp). Any thread; throws std::bad_alloc only.
+  runtime_metrics metrics() const;
   /// Every unfinished task tree that has waited: where it was spawned, whether it runs (and
   /// where) or waits (for what, since when), and the co_await of each of its frames; and what
   /// each thread runs (task_dump.hpp). Any thread, while tasks run; after shutdown it is empty.

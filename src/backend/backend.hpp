@@ -46,9 +46,11 @@ class completion_sink {
 };
 
 struct backend_counters {
-  std::uint64_t submissions = 0;  // requests handed to the kernel
-  std::uint64_t completions = 0;  // completions reaped
-  std::uint64_t enters = 0;       // system calls into the kernel
+  std::uint64_t submissions = 0;   // requests handed to the kernel
+  std::uint64_t completions = 0;   // completions reaped
+  std::uint64_t enters = 0;        // system calls into the kernel
+  std::uint64_t sq_full = 0;       // a request found the submission queue full (io_uring only)
+  std::uint64_t cq_overflows = 0;  // waits that found the completion queue overflowed (io_uring only)
 };
 
 /// What an op that got -EAGAIN waits for before it is retried (poll(2) bits, which epoll shares).

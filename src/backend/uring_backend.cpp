@@ -55,6 +55,7 @@
 
 #include "backend/backend.hpp"
 #include "backend/backend_testing.hpp"
+#include "observe/thread_counters.hpp"
 
 namespace coring::detail {
 
@@ -395,6 +396,8 @@ class uring_backend final : public backend {
     }
     // After -EBUSY (the completion queue overflowed) the requests still queued go to the kernel
     // at the next wait, once this reap made room.
+    if (saw_busy_ || (IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) != 0) bump(cq_overflows_);
+    saw_busy_ = false;
     handed += reap(sink) + complete_failed(sink);
     flush_backlog();
     return handed;
@@ -527,7 +530,8 @@ class uring_backend final : public backend {
 
   backend_counters counters() const noexcept override {
     return {submissions_.load(std::memory_order_relaxed), completions_.load(std::memory_order_relaxed),
-            enters_.load(std::memory_order_relaxed)};
+            enters_.load(std::memory_order_relaxed), sq_full_.load(std::memory_order_relaxed),
+            cq_overflows_.load(std::memory_order_relaxed)};
   }
 
   const char* describe() const noexcept override { return description_; }
@@ -570,6 +574,7 @@ class uring_backend final : public backend {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe != nullptr) return sqe;
     // The submission queue is full: hand it to the kernel (no wait) and try again.
+    bump(sq_full_);
     (void)enter([this] { return io_uring_submit(&ring_); });
     return io_uring_get_sqe(&ring_);
   }
@@ -581,6 +586,7 @@ class uring_backend final : public backend {
   /// Makes room for `n` SQEs that must reach the kernel in the same submission (a linked pair).
   bool reserve(unsigned n) noexcept {
     if (io_uring_sq_space_left(&ring_) >= n) return true;
+    bump(sq_full_);
     (void)enter([this] { return io_uring_submit(&ring_); });
     return io_uring_sq_space_left(&ring_) >= n;
   }
@@ -594,6 +600,7 @@ class uring_backend final : public backend {
     enters_.fetch_add(1, std::memory_order_relaxed);
     const int injected = testing_hooks::take_injected_enter_failure();
     const int rc = injected != 0 ? -injected : call();
+    if (rc == -EBUSY) saw_busy_ = true;
     if (rc >= 0) {
       if (rc > 0) note_submitted(static_cast<unsigned>(rc));
       enter_error_ = 0;
@@ -980,6 +987,9 @@ class uring_backend final : public backend {
   std::atomic<std::uint64_t> submissions_{0};
   std::atomic<std::uint64_t> completions_{0};
   std::atomic<std::uint64_t> enters_{0};
+  std::atomic<std::uint64_t> sq_full_{0};
+  std::atomic<std::uint64_t> cq_overflows_{0};
+  bool saw_busy_ = false;  // an enter of this wait found the completion queue full
 };
 
 }  // namespace

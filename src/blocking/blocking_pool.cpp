@@ -78,9 +78,15 @@ void blocking_pool::run() noexcept {
     job->run();
     job.reset();  // what the job owns is freed before shutdown() can return
     lock.lock();
+    ++jobs_run_;
   }
   // The last touch of the pool is this unlock (and the caller's reference, dropped after it).
   if (--threads_ == 0) all_exited_.notify_all();
+}
+
+blocking_pool_metrics blocking_pool::metrics() noexcept {
+  const std::lock_guard lock(mutex_);
+  return {threads_, idle_, jobs_.size(), jobs_run_};
 }
 
 std::size_t blocking_pool::shutdown(std::chrono::steady_clock::time_point deadline) noexcept {

@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 
+#include "coring/runtime_metrics.hpp"
 #include "coring/spawn_blocking.hpp"
 
 namespace coring::detail {
@@ -35,6 +36,8 @@ class blocking_pool : public std::enable_shared_from_this<blocking_pool> {
   bool submit(std::unique_ptr<blocking_job>& job);
   /// Returns the number of jobs still running at the deadline (0: all done).
   std::size_t shutdown(std::chrono::steady_clock::time_point deadline) noexcept;
+  /// Any thread: its threads, idle threads, queued jobs and jobs run so far.
+  blocking_pool_metrics metrics() noexcept;
 
  private:
   void run() noexcept;
@@ -46,6 +49,7 @@ class blocking_pool : public std::enable_shared_from_this<blocking_pool> {
   std::deque<std::unique_ptr<blocking_job>> jobs_;
   std::size_t threads_ = 0;
   std::size_t idle_ = 0;
+  std::uint64_t jobs_run_ = 0;
   bool shut_down_ = false;
 };
 

@@ -153,6 +153,7 @@ void event_loop_impl::schedule(work_item* item) noexcept {
     if (is_unstarted_cell(item)) shared_.posted.push(item);
     return;
   }
+  shared_.probe.offer(item);
   if (this_thread().loop == this) {
     ready_.push(item);
     return;
@@ -165,6 +166,7 @@ void event_loop_impl::schedule(work_item* item) noexcept {
   if (shared_.sleeping.load(std::memory_order_seq_cst) &&
       shared_.sleeping.exchange(false, std::memory_order_seq_cst)) {
     shared_.wakeups.fetch_add(1, std::memory_order_relaxed);
+    count_wakeup_sent();
     backend_->wake();
   }
   shared_.posters.fetch_sub(1, std::memory_order_release);
@@ -178,6 +180,7 @@ void event_loop_impl::task_finished(task_registry& registry) noexcept {
   shared_.posters.fetch_add(1, std::memory_order_seq_cst);  // see schedule()
   registry.count_completion();
   shared_.wakeups.fetch_add(1, std::memory_order_relaxed);
+  count_wakeup_sent();
   backend_->wake();
   shared_.posters.fetch_sub(1, std::memory_order_release);
 }
@@ -214,9 +217,14 @@ std::optional<std::chrono::nanoseconds> event_loop_impl::host_timeout() const no
 std::size_t event_loop_impl::turn(bool may_block) {
   attach();
   thread_binding binding(this);
+  this_thread().counters = &thread_counters_;
+  // One turn in 16 is timed: two clock reads per turn would cost a hop between pools ~5%.
+  const bool timed = (++turn_count_ & 15) == 0;
+  const std::uint64_t started = timed ? monotonic_ns() : 0;
   std::size_t handled = 0;
   const std::uint64_t placed = shared_.placed.load(std::memory_order_relaxed);  // before the take: see load()
   ready_.push_list(shared_.posted.take_all());
+  raise_peak(peak_depth_, ready_.size());
   handled += run_ready();
   handled += fire_timers();
 
@@ -238,7 +246,12 @@ std::size_t event_loop_impl::turn(bool may_block) {
   }
   const bool blocks = !timeout || timeout->count() > 0;
   const auto slept_at = blocks ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  if (timed && blocks) {
+    timing_wake_ = true;
+    woke_ns_ = 0;
+  }
   handled += backend_->wait(*this, timeout);
+  timing_wake_ = false;
   shared_.sleeping.store(false, std::memory_order_relaxed);
   // Completions reaped just now signaled the host's descriptor: clear it. What completes later
   // signals it again; what completed in between is still in the ring, and host_timeout() sees it.
@@ -252,6 +265,9 @@ std::size_t event_loop_impl::turn(bool may_block) {
   timer_count_.store(timers_.size(), std::memory_order_relaxed);
   published_load_.store(ready_.size() + backend_->in_flight() + timers_.size(), std::memory_order_relaxed);
   published_placed_.store(placed, std::memory_order_relaxed);
+  in_flight_.store(backend_->in_flight(), std::memory_order_relaxed);
+  bump(turns_);
+  if (blocks) bump(parks_);
   if (hosted_) {
     // The ring must hold what it needs to signal the descriptor: the wake-up read re-armed during
     // the reap, requests made by completion handlers. The loop's own wait would submit them.
@@ -262,6 +278,20 @@ std::size_t event_loop_impl::turn(bool may_block) {
     shared_.sleeping.store(true, std::memory_order_seq_cst);
     if (!shared_.posted.empty() && shared_.sleeping.exchange(false, std::memory_order_seq_cst))
       backend_->wake();
+  }
+  if (timed) {
+    // The turn's work: its time less the sleep, which ends when the first completion comes in
+    // (the reap after it, and the tasks it resumes, are work) or when the wait returns.
+    const std::uint64_t ended = monotonic_ns();
+    std::uint64_t asleep = 0;
+    if (blocks) {
+      const auto fell_asleep = static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(slept_at.time_since_epoch()).count());
+      const std::uint64_t woke = woke_ns_ != 0 ? woke_ns_ : ended;
+      asleep = woke > fell_asleep ? woke - fell_asleep : 0;
+    }
+    const std::uint64_t total = ended > started ? ended - started : 0;
+    turn_duration_.record(total > asleep ? total - asleep : 0);
   }
   return handled;
 }
@@ -301,6 +331,7 @@ std::size_t event_loop_impl::run_ready() noexcept {
   thread_context& ctx = this_thread();
   while (n-- > 0) {
     work_item* item = ready_.pop();
+    shared_.probe.take(item, &thread_counters_);
     const run_scope run(ctx);
     item->run(item);
   }
@@ -430,6 +461,7 @@ bool may_retry(const io_op& op, int result) noexcept {
 }  // namespace
 
 void event_loop_impl::on_completion(io_op& op, int result, completion_flags flags) noexcept {
+  note_completion();
   if (op.code == op_code::accept_multishot || op.code == op_code::recv_multishot) {
     deliver(static_cast<multishot&>(op), result, flags);
     return;
@@ -454,6 +486,7 @@ void event_loop_impl::on_completion(io_op& op, int result, completion_flags flag
 }
 
 void event_loop_impl::on_ready(io_op& op, int result) noexcept {
+  note_completion();
   op.awaiting_readiness = false;
   if (result < 0 || op.cancel_requested || draining_) {
     finish(op, result < 0 ? result : -ECANCELED);
@@ -463,6 +496,7 @@ void event_loop_impl::on_ready(io_op& op, int result) noexcept {
 }
 
 void event_loop_impl::on_deadline(io_op& op, int result) noexcept {
+  note_completion();
   if (result == -ETIME) op.timed_out = true;
   release(op);
 }
@@ -514,10 +548,25 @@ void event_loop_impl::collect_abandoned(std::vector<work_item*>& out) noexcept {
   abandoned_.clear();
 }
 
-loop_counters event_loop_impl::counters() const noexcept {
+loop_metrics event_loop_impl::metrics() const noexcept {
   const backend_counters b = backend_->counters();
-  return {b.submissions, b.completions, shared_.wakeups.load(std::memory_order_relaxed),
-          queue_depth_.load(std::memory_order_relaxed), timer_count_.load(std::memory_order_relaxed)};
+  loop_metrics m;
+  m.turns = turns_.load(std::memory_order_relaxed);
+  m.queue_depth = queue_depth_.load(std::memory_order_relaxed);
+  m.peak_queue_depth = peak_depth_.load(std::memory_order_relaxed);
+  m.parks = parks_.load(std::memory_order_relaxed);
+  m.wakeups_sent = thread_counters_.wakeups_sent.load(std::memory_order_relaxed);
+  m.wakeups_received = shared_.wakeups.load(std::memory_order_relaxed);
+  m.submissions = b.submissions;
+  m.completions = b.completions;
+  m.kernel_enters = b.enters;
+  m.sq_full = b.sq_full;
+  m.cq_overflows = b.cq_overflows;
+  m.in_flight = in_flight_.load(std::memory_order_relaxed);
+  m.timers_pending = timer_count_.load(std::memory_order_relaxed);
+  thread_counters_.scheduling_delay.add_to(m.scheduling_delay);
+  turn_duration_.add_to(m.turn_duration);
+  return m;
 }
 
 }  // namespace coring::detail

@@ -28,20 +28,14 @@
 #include "coring/detail/io_op.hpp"
 #include "coring/detail/multishot.hpp"
 #include "coring/detail/scheduler.hpp"
+#include "coring/runtime_metrics.hpp"
 #include "io/remote_queue.hpp"
 #include "io/timer_heap.hpp"
+#include "observe/thread_counters.hpp"
 #include "park/adaptive_spin.hpp"
 #include "task/task_registry.hpp"
 
 namespace coring::detail {
-
-struct loop_counters {
-  std::uint64_t submissions = 0;
-  std::uint64_t completions = 0;
-  std::uint64_t wakeups = 0;
-  std::uint64_t queue_depth = 0;
-  std::uint64_t timers = 0;
-};
 
 /// How a loop is set up (from runtime_options or event_loop_options).
 struct loop_config {
@@ -126,7 +120,9 @@ class event_loop_impl final : public scheduler, public completion_listener, priv
   void close_registered_file(int slot) noexcept { backend_->close_registered_file(slot); }
   bool closed() const noexcept { return closed_.load(std::memory_order_acquire); }
 
-  loop_counters counters() const noexcept;
+  /// Any thread: the loop's counters and histograms (tasks_run is the runtime's to fill in, from
+  /// the thread's watch; a standalone loop has none).
+  loop_metrics metrics() const noexcept;
 
   /// How busy the loop is, for io_pool's balanced placement (any thread, relaxed, approximate):
   /// what it had queued, in the kernel and in its timer heap at the end of its last turn, plus the
@@ -159,6 +155,13 @@ class event_loop_impl final : public scheduler, public completion_listener, priv
   std::optional<std::chrono::nanoseconds> time_to_next_timer() const noexcept;
   bool spin_for_remote() noexcept;
   void report_failed_enter(int error) noexcept;
+  /// A completion is handed to the loop: the end of a sampled turn's sleep (see turn()).
+  void note_completion() noexcept {
+    if (timing_wake_) [[unlikely]] {
+      timing_wake_ = false;
+      woke_ns_ = monotonic_ns();
+    }
+  }
 
   // ---- Set at construction ----------------------------------------------------------------
   std::unique_ptr<backend> backend_;
@@ -173,6 +176,9 @@ class event_loop_impl final : public scheduler, public completion_listener, priv
   bool attached_ = false;
   bool hosted_ = false;  // host_handle() was asked for: a host sleeps between turns
   bool draining_ = false;
+  bool timing_wake_ = false;  // a sampled turn sleeps: its first completion notes the time
+  std::uint64_t woke_ns_ = 0;
+  std::uint64_t turn_count_ = 0;
   void* owner_thread_ = nullptr;
   std::vector<work_item*> abandoned_;
   std::vector<multishot*> starved_;  // receives waiting for a buffer to come back
@@ -192,6 +198,12 @@ class event_loop_impl final : public scheduler, public completion_listener, priv
   std::atomic<std::uint64_t> timer_count_{0};
   std::atomic<std::uint64_t> published_load_{0};    // at the end of each turn, for load()
   std::atomic<std::uint64_t> published_placed_{0};  // shared_.placed as read at the start of that turn
+  std::atomic<std::uint64_t> turns_{0};
+  std::atomic<std::uint64_t> parks_{0};
+  std::atomic<std::uint64_t> peak_depth_{0};
+  std::atomic<std::uint64_t> in_flight_{0};  // at the end of the last turn
+  thread_counters thread_counters_;          // the loop thread's, while it turns
+  latency_recorder turn_duration_;
 
   // ---- Written by any thread: what schedule(), stop(), task_finished() and balancers touch -----
   struct any_thread_handle {
@@ -201,6 +213,7 @@ class event_loop_impl final : public scheduler, public completion_listener, priv
     std::atomic<std::uint32_t> posters{0};  // threads inside schedule()'s remote path
     std::atomic<std::uint64_t> wakeups{0};
     alignas(64) std::atomic<std::uint64_t> placed{0};  // balancers: tasks placed here, ever
+    alignas(64) delay_probe probe;
   };
   any_thread_handle shared_;
 };

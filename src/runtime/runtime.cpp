@@ -341,7 +341,7 @@ backend_kind runtime::backend() const noexcept {
   return state_->io->loops().front()->kind();
 }
 
-runtime_metrics runtime::metrics() const noexcept {
+runtime_metrics runtime::metrics() const {
   runtime_metrics m;
   const detail::runtime_state& s = *state_;
   m.io_threads = s.io ? static_cast<unsigned>(s.io->loops().size()) : 0;
@@ -353,15 +353,27 @@ runtime_metrics runtime::metrics() const noexcept {
     m.steals = s.cpu->steals();
     m.cpu_parks = s.cpu->parks();
     m.cpu_queue_depth = s.cpu->queue_depth();
+    m.cpu_injected_depth = s.cpu->injected_depth();
+    m.workers.reserve(m.cpu_threads);
+    for (unsigned i = 0; i < m.cpu_threads; ++i) {
+      m.workers.push_back(s.cpu->metrics(i));
+      m.cpu_scheduling_delay += m.workers.back().scheduling_delay;
+    }
   }
+  if (s.blocking) m.blocking = s.blocking->metrics();
   if (!s.io) return m;
-  for (const auto& loop : s.io->loops()) {
-    const detail::loop_counters c = loop->counters();
-    m.io_queue_depth += c.queue_depth;
-    m.timers_pending += c.timers;
-    m.ring_submissions += c.submissions;
-    m.ring_completions += c.completions;
-    m.ring_wakeups += c.wakeups;
+  m.loops.reserve(m.io_threads);
+  for (unsigned i = 0; i < m.io_threads; ++i) {
+    loop_metrics loop = s.io->loops()[i]->metrics();
+    loop.tasks_run = s.io->watch(i).runs.load(std::memory_order_relaxed) / 2;  // counted at start and end
+    m.io_queue_depth += loop.queue_depth;
+    m.timers_pending += loop.timers_pending;
+    m.ring_submissions += loop.submissions;
+    m.ring_completions += loop.completions;
+    m.ring_wakeups += loop.wakeups_received;
+    m.io_scheduling_delay += loop.scheduling_delay;
+    m.loop_turn_duration += loop.turn_duration;
+    m.loops.push_back(std::move(loop));
   }
   return m;
 }

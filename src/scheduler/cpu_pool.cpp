@@ -71,6 +71,7 @@ void cpu_pool::schedule(work_item* item) noexcept {
     if (is_unstarted_cell(item)) injected_.push(item);
     return;
   }
+  probe_.offer(item);
   thread_context& ctx = this_thread();
   if (ctx.current == this) {
     push_local(*workers_[ctx.worker_index], item);
@@ -83,6 +84,7 @@ void cpu_pool::schedule(work_item* item) noexcept {
 void cpu_pool::schedule_later(work_item* item) noexcept {
   if (closed_.load(std::memory_order_relaxed)) [[unlikely]]
     return;  // only tasks yield
+  probe_.offer(item);
   injected_.push(item);
   notify_one();
 }
@@ -106,7 +108,9 @@ void cpu_pool::notify_one() noexcept {
     // every idle worker for one item.
     searching_.fetch_add(1, std::memory_order_seq_cst);
     workers_[index]->searching = true;
+    bump(workers_[index]->woken);
   }
+  count_wakeup_sent();
   workers_[index]->park.unpark();
 }
 
@@ -148,7 +152,8 @@ work_item* cpu_pool::find_remote(worker& self, unsigned index) noexcept {
     // first where others can steal them again, in the order they were spawned.
     for (std::size_t i = 0; i < taken; ++i) __builtin_prefetch(batch[i]);
     for (std::size_t i = taken; i-- > 1;) push_local(self, batch[i]);
-    self.steals.store(self.steals.load(std::memory_order_relaxed) + taken, std::memory_order_relaxed);
+    bump(self.steals, taken);
+    workers_[victim]->stolen.fetch_add(taken, std::memory_order_relaxed);
     return batch[0];
   }
   return take_injected(self);
@@ -200,7 +205,7 @@ void cpu_pool::park(worker& self, unsigned index) noexcept {
     }
     // Someone already took us off the idle list and will unpark us: consume that token below.
   }
-  self.parks.store(self.parks.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  bump(self.parks);
   const auto parked_at = std::chrono::steady_clock::now();
   self.park.park();
   self.spin.woken_after(std::chrono::steady_clock::now() - parked_at);
@@ -212,6 +217,7 @@ void cpu_pool::run_worker(unsigned index) noexcept {
   ctx.pool = this;
   ctx.worker_index = index;
   worker& self = *workers_[index];
+  ctx.counters = &self.counters;
   adopt_watch(&self.watch);
 
   while (!stopping_.load(std::memory_order_relaxed)) {
@@ -230,6 +236,7 @@ void cpu_pool::run_worker(unsigned index) noexcept {
     }
     if (item != nullptr) {
       end_search(self);
+      probe_.take(item, &self.counters);
       const run_scope run(ctx);
       item->run(item);
       continue;
@@ -263,6 +270,21 @@ std::uint64_t cpu_pool::parks() const noexcept {
   std::uint64_t total = 0;
   for (const auto& w : workers_) total += w->parks.load(std::memory_order_relaxed);
   return total;
+}
+
+worker_metrics cpu_pool::metrics(unsigned index) const noexcept {
+  const worker& w = *workers_[index];
+  worker_metrics m;
+  m.tasks_run = w.watch.runs.load(std::memory_order_relaxed) / 2;  // each run counts at its start and end
+  m.queue_depth = static_cast<std::uint64_t>(w.deque.size());
+  m.peak_queue_depth = w.deque.peak();
+  m.steals = w.steals.load(std::memory_order_relaxed);
+  m.stolen = w.stolen.load(std::memory_order_relaxed);
+  m.parks = w.parks.load(std::memory_order_relaxed);
+  m.wakeups_sent = w.counters.wakeups_sent.load(std::memory_order_relaxed);
+  m.wakeups_received = w.woken.load(std::memory_order_relaxed);
+  w.counters.scheduling_delay.add_to(m.scheduling_delay);
+  return m;
 }
 
 std::uint64_t cpu_pool::queue_depth() const noexcept {

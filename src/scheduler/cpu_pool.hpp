@@ -30,6 +30,8 @@
 #include <vector>
 
 #include "coring/detail/scheduler.hpp"
+#include "coring/runtime_metrics.hpp"
+#include "observe/thread_counters.hpp"
 #include "park/adaptive_spin.hpp"
 #include "park/parker.hpp"
 #include "scheduler/injection_queue.hpp"
@@ -62,7 +64,10 @@ class cpu_pool final : public scheduler {
   std::uint64_t steals() const noexcept;
   std::uint64_t queue_depth() const noexcept;
   std::uint64_t parks() const noexcept;
+  std::uint64_t injected_depth() const noexcept { return injected_.size(); }
   const thread_watch& watch(unsigned index) const noexcept { return workers_[index]->watch; }
+  /// Any thread: worker `index`'s counters and scheduling delay (tasks_run from its watch).
+  worker_metrics metrics(unsigned index) const noexcept;
 
  private:
   struct alignas(64) worker {
@@ -70,6 +75,9 @@ class cpu_pool final : public scheduler {
     parker park;
     std::atomic<std::uint64_t> steals{0};  // written by the owner only
     std::atomic<std::uint64_t> parks{0};   // written by the owner only
+    std::atomic<std::uint64_t> stolen{0};  // items thieves took: written by them
+    std::atomic<std::uint64_t> woken{0};   // unparks for work: written under idle_mutex_
+    thread_counters counters;
     std::uint32_t tick = 0;
     std::uint32_t rng = 0;
     bool searching = false;
@@ -99,6 +107,7 @@ class cpu_pool final : public scheduler {
   std::vector<unsigned> idle_;  // guarded by idle_mutex_
   std::atomic<bool> stopping_{false};
   std::atomic<bool> closed_{false};
+  alignas(64) delay_probe probe_;
 };
 
 }  // namespace coring::detail

@@ -58,6 +58,15 @@ class work_stealing_deque {
     }
     current_->at(b).store(item, std::memory_order_relaxed);
     bottom_.store(b + 1, std::memory_order_release);
+    // The stale copy of top_ overstates the depth: read the real one only when the copy says this
+    // may be a new peak (rarely, once the peak is known).
+    if (b + 1 - top_seen_ > peak_seen_) {
+      top_seen_ = index_of(top_.load(std::memory_order_acquire));
+      if (b + 1 - top_seen_ > peak_seen_) {
+        peak_seen_ = b + 1 - top_seen_;
+        peak_.store(static_cast<std::uint64_t>(peak_seen_), std::memory_order_relaxed);
+      }
+    }
     return true;
   }
 
@@ -126,6 +135,9 @@ class work_stealing_deque {
     return b > t ? b - t : 0;
   }
 
+  /// Any thread: the most items it held after a push.
+  std::uint64_t peak() const noexcept { return peak_.load(std::memory_order_relaxed); }
+
   /// Owner only (or with no concurrent push): how many slots the current buffer has.
   std::int64_t capacity() const noexcept { return current_->capacity; }
 
@@ -176,8 +188,10 @@ class work_stealing_deque {
   std::vector<std::unique_ptr<buffer>> buffers_;  // owner only: the current one and those it replaced
   alignas(64) std::atomic<std::uint64_t> top_{0};
   alignas(64) std::atomic<std::int64_t> bottom_{0};
-  buffer* current_;                // owner only: buffer_, without an atomic load
-  std::int64_t top_seen_ = 0;      // owner only: the index in a copy of top_, at most as large
+  buffer* current_;             // owner only: buffer_, without an atomic load
+  std::int64_t top_seen_ = 0;   // owner only: the index in a copy of top_, at most as large
+  std::int64_t peak_seen_ = 0;  // owner only: peak_, without an atomic load
+  std::atomic<std::uint64_t> peak_{0};
   std::atomic<buffer*> buffer_{};  // read by thieves, written by the owner when it grows
 };
 

@@ -32,6 +32,7 @@ struct resume_item : work_item {
 
 class event_loop_impl;
 class task_registry;
+struct thread_counters;
 
 class scheduler {
  public:
@@ -67,11 +68,13 @@ class scheduler {
 };
 
 struct thread_context {
-  scheduler* current = nullptr;     // where a task that waits here resumes (a CPU pool or a loop)
-  scheduler* pool = nullptr;        // the pool this thread belongs to (an io pool, CPU pool or loop)
-  event_loop_impl* loop = nullptr;  // set on event loop threads while run() is active
-  unsigned worker_index = 0;        // index within a CPU pool
-  unsigned coop_budget = 0;         // see coop_spend()
+  scheduler* current = nullptr;         // where a task that waits here resumes (a CPU pool or a loop)
+  scheduler* pool = nullptr;            // the pool this thread belongs to (an io pool, CPU pool or loop)
+  event_loop_impl* loop = nullptr;      // set on event loop threads while run() is active
+  unsigned worker_index = 0;            // index within a CPU pool
+  unsigned coop_budget = 0;             // see coop_spend()
+  unsigned probe_countdown = 0;         // schedule() calls until this thread samples one (delay_probe)
+  thread_counters* counters = nullptr;  // this thread's, while it runs tasks for a runtime's pool
 };
 
 inline thread_context& this_thread() noexcept {
