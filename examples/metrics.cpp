@@ -8,13 +8,14 @@
 //
 // A service would serve write_prometheus()'s text on GET /metrics (see examples/http_server.cpp
 // for a server) and let Prometheus scrape it.
+#include <cctype>
 #include <chrono>
 #include <coring/coring.hpp>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -192,22 +193,43 @@ coring::task<void> workload(coring::runtime& rt, std::string self) {
 
 // ---- Self-test --------------------------------------------------------------------------------
 
+/// "name{labels} value" or "name value": the key "name{labels}" and the value; false otherwise.
+bool parse_sample(const std::string& line, std::string& key, double& value) {
+  std::size_t i = 0;
+  while (i < line.size() && (std::islower(static_cast<unsigned char>(line[i])) != 0 || line[i] == '_')) ++i;
+  if (i == 0) return false;
+  const std::string name = line.substr(0, i);
+  std::string labels;
+  if (i < line.size() && line[i] == '{') {
+    const std::size_t close = line.find('}', i);
+    if (close == std::string::npos) return false;
+    labels = line.substr(i + 1, close - i - 1);
+    i = close + 1;
+  }
+  if (i >= line.size() || line[i] != ' ') return false;
+  const char* start = line.c_str() + i + 1;
+  char* end = nullptr;
+  value = std::strtod(start, &end);
+  if (end == start || *end != '\0') return false;
+  key = name + "{" + labels + "}";
+  return true;
+}
+
 int check(const std::string& text) {
-  const std::regex comment(R"(# (HELP|TYPE) [a-z_]+ .+)");
-  const std::regex line(R"(([a-z_]+)(\{([^}]*)\})? ([0-9.e+-]+))");
   std::map<std::string, double> values;  // "name{labels}" -> value
   std::istringstream in(text);
   std::string l;
   int failures = 0;
   for (std::size_t number = 1; std::getline(in, l); ++number) {
-    std::smatch match;
-    if (std::regex_match(l, comment)) continue;
-    if (!std::regex_match(l, match, line)) {
+    if (l.rfind("# HELP coring_", 0) == 0 || l.rfind("# TYPE coring_", 0) == 0) continue;
+    std::string key;
+    double value = 0;
+    if (!parse_sample(l, key, value)) {
       std::fprintf(stderr, "line %zu is not a sample: %s\n", number, l.c_str());
       ++failures;
       continue;
     }
-    values[match[1].str() + "{" + match[3].str() + "}"] = std::stod(match[4].str());
+    values[key] = value;
   }
   // Each histogram: buckets never decrease, and +Inf is the count.
   for (const std::string name :
