@@ -37,7 +37,15 @@ event_loop::~event_loop() {
 }
 
 void event_loop::run() {
-  impl_->run_until([this] { return alive_tasks() == 0; });
+  // The registry's counters are summed over all their slots: look only after a task finished (a
+  // task can only end through task_finished, and nothing else makes the count reach zero).
+  std::uint64_t looked_at = ~std::uint64_t{0};
+  impl_->run_until([this, &looked_at] {
+    const std::uint64_t finished = impl_->tasks_finished();
+    if (finished == looked_at) return false;
+    looked_at = finished;
+    return alive_tasks() == 0;
+  });
   impl_->reset_stop();
 }
 

@@ -175,10 +175,12 @@ void event_loop_impl::schedule(work_item* item) noexcept {
 void event_loop_impl::task_finished(task_registry& registry) noexcept {
   if (owns_current_thread()) {
     registry.count_completion();
+    ++finished_here_;
     return;
   }
   shared_.posters.fetch_add(1, std::memory_order_seq_cst);  // see schedule()
   registry.count_completion();
+  shared_.finished_elsewhere.fetch_add(1, std::memory_order_release);  // after the count: see tasks_finished()
   shared_.wakeups.fetch_add(1, std::memory_order_relaxed);
   count_wakeup_sent();
   backend_->wake();
@@ -263,9 +265,10 @@ std::size_t event_loop_impl::turn(bool may_block) {
   if (blocks && !shared_.posted.empty()) spin_.woken_after(std::chrono::steady_clock::now() - slept_at);
   queue_depth_.store(ready_.size(), std::memory_order_relaxed);
   timer_count_.store(timers_.size(), std::memory_order_relaxed);
-  published_load_.store(ready_.size() + backend_->in_flight() + timers_.size(), std::memory_order_relaxed);
+  const std::size_t in_flight = backend_->in_flight();
+  published_load_.store(ready_.size() + in_flight + timers_.size(), std::memory_order_relaxed);
   published_placed_.store(placed, std::memory_order_relaxed);
-  in_flight_.store(backend_->in_flight(), std::memory_order_relaxed);
+  in_flight_.store(in_flight, std::memory_order_relaxed);
   bump(turns_);
   if (blocks) bump(parks_);
   if (hosted_) {

@@ -85,6 +85,11 @@ class event_loop_impl final : public scheduler, public completion_listener, priv
   /// the loop (its run() checks for the end of its tasks between turns), guarded like a remote
   /// post: the loop's destructor waits until this returned. Any thread.
   void task_finished(task_registry& registry) noexcept override;
+  /// Loop thread: how many of its registry's tasks have finished so far (task_finished calls): a
+  /// run() that waits for its tasks to end looks at the registry only when this moved.
+  std::uint64_t tasks_finished() const noexcept {
+    return finished_here_ + shared_.finished_elsewhere.load(std::memory_order_acquire);
+  }
   void reset_stop() noexcept { shared_.stop_requested.store(false, std::memory_order_release); }
   bool stop_requested() const noexcept { return shared_.stop_requested.load(std::memory_order_acquire); }
 
@@ -179,6 +184,7 @@ class event_loop_impl final : public scheduler, public completion_listener, priv
   bool timing_wake_ = false;  // a sampled turn sleeps: its first completion notes the time
   std::uint64_t woke_ns_ = 0;
   std::uint64_t turn_count_ = 0;
+  std::uint64_t finished_here_ = 0;  // task_finished on the loop's own thread
   void* owner_thread_ = nullptr;
   std::vector<work_item*> abandoned_;
   std::vector<multishot*> starved_;  // receives waiting for a buffer to come back
@@ -212,6 +218,7 @@ class event_loop_impl final : public scheduler, public completion_listener, priv
     std::atomic<bool> stop_requested{false};
     std::atomic<std::uint32_t> posters{0};  // threads inside schedule()'s remote path
     std::atomic<std::uint64_t> wakeups{0};
+    std::atomic<std::uint64_t> finished_elsewhere{0};  // task_finished from other threads
     alignas(64) std::atomic<std::uint64_t> placed{0};  // balancers: tasks placed here, ever
     alignas(64) delay_probe probe;
   };
