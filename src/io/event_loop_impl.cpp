@@ -180,7 +180,8 @@ void event_loop_impl::task_finished(task_registry& registry) noexcept {
   }
   shared_.posters.fetch_add(1, std::memory_order_seq_cst);  // see schedule()
   registry.count_completion();
-  shared_.finished_elsewhere.fetch_add(1, std::memory_order_release);  // after the count: see tasks_finished()
+  shared_.finished_elsewhere.fetch_add(1,
+                                       std::memory_order_release);  // after the count: see tasks_finished()
   shared_.wakeups.fetch_add(1, std::memory_order_relaxed);
   count_wakeup_sent();
   backend_->wake();
