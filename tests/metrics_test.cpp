@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "observe/thread_counters.hpp"  // delay_probe::interval
 #include "support.hpp"
 
 namespace {
@@ -182,6 +183,19 @@ TEST_CASE("scheduling delay records how long a sampled task waited behind others
   REQUIRE(delay.count() >= 1);
   CHECK(delay.quantile(1.0) >= 30ms);
   CHECK(delay.sum_ns >= 30'000'000u);
+}
+
+TEST_CASE("a loop thread samples one in 64 of the items it schedules, not one a turn") {
+  coring::runtime rt{{.io_threads = 1, .cpu_threads = 1}};
+  // Each yield is one schedule() by the loop's thread, one per turn.
+  constexpr int yields = 1000;
+  rt.block_on([]() -> task<void> {
+    for (int i = 0; i < yields; ++i) co_await coring::yield();
+  }());
+  const std::uint64_t samples = rt.metrics().loops[0].scheduling_delay.count();
+  constexpr std::uint64_t expected = yields / coring::detail::delay_probe::interval;
+  CHECK(samples >= expected / 2);
+  CHECK(samples <= 2 * expected + 2);  // block_on's own items may add one or two
 }
 
 TEST_CASE("loop turn duration measures a turn's work and leaves out its sleep") {

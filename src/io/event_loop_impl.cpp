@@ -36,7 +36,13 @@ class thread_binding {
       ctx.pool = loop;
     }
   }
-  ~thread_binding() { this_thread() = saved_; }
+  ~thread_binding() {
+    // The sampling countdown is the thread's, not the turn's: restoring it would make a loop
+    // thread that schedules fewer items per turn than the countdown never sample one.
+    const unsigned countdown = this_thread().probe_countdown;
+    this_thread() = saved_;
+    this_thread().probe_countdown = countdown;
+  }
   thread_binding(const thread_binding&) = delete;
   thread_binding& operator=(const thread_binding&) = delete;
 
