@@ -292,6 +292,42 @@ TEST_CASE("the dump signal prints the dump to stderr, also while the io loop is 
   CHECK(sigismember(&now, SIGUSR1) == 0);
 }
 
+TEST_CASE("a dump signal already pending when the runtime starts is answered at once") {
+  // The watchdog's thread reads it as soon as it starts, while the runtime is still being built:
+  // the dump must not touch what the constructor has not finished (TSan saw that race).
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  sigset_t previous;
+  ::pthread_sigmask(SIG_BLOCK, &usr1, &previous);
+  REQUIRE(::kill(::getpid(), SIGUSR1) == 0);  // pending: every thread of the process blocks it
+  coring_test::temp_dir dir;
+  const std::string path = dir.path() + "/stderr.txt";
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  REQUIRE(saved >= 0);
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  REQUIRE(file != nullptr);
+  ::dup2(::fileno(file), 2);
+  std::string printed;
+  {
+    coring::runtime rt{{.io_threads = 1, .cpu_threads = 1, .stall_threshold = 0ms, .dump_signal = SIGUSR1}};
+    coring_test::block_until([&] {
+      std::ifstream in(path);
+      std::stringstream all;
+      all << in.rdbuf();
+      printed = all.str();
+      return printed.find("threads:") != std::string::npos;
+    });
+  }
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::fclose(file);
+  ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  CHECK(printed.find("coring: task dump:") != std::string::npos);
+}
+
 TEST_CASE("runtime options for the stall detector and the dump signal are checked") {
   CHECK_THROWS_AS(coring::runtime({.stall_threshold = -1ms}), std::invalid_argument);
   CHECK_THROWS_AS(coring::runtime({.dump_signal = SIGSEGV}), std::invalid_argument);

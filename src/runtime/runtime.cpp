@@ -112,6 +112,7 @@ struct runtime_state {
   runtime_state* prev = nullptr;    // every runtime of the process, for the fork handler
   runtime_state* next = nullptr;
   std::unique_ptr<watchdog> watcher;  // until the threads are stopped
+  bool watched = false;  // a watchdog keeps the coarse clock: set before its thread starts, never changed
 
   explicit runtime_state(const runtime_options& options) : shutdown_timeout(options.shutdown_timeout) {
     validate(options);
@@ -134,6 +135,9 @@ struct runtime_state {
     blocking = std::make_shared<blocking_pool>(options.blocking_threads);
     registry.set_blocking(blocking.get());
     if (options.stall_threshold.count() > 0 || options.dump_signal != 0) {
+      // Not `watcher` itself: the watchdog's thread may dump before make_unique's result is
+      // stored, and shutdown() resets it while other threads may still dump.
+      watched = true;
       watcher = std::make_unique<watchdog>(
           watches(), watchdog::options{options.stall_threshold, options.dump_signal, [this] {
                                          std::ostringstream text;
@@ -158,7 +162,7 @@ struct runtime_state {
 
   task_dump dump() const {
     task_dump d;
-    const std::uint64_t now_ms = watcher ? coarse_now_ms() : 0;
+    const std::uint64_t now_ms = watched ? coarse_now_ms() : 0;
     const auto now_ns = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                                        std::chrono::steady_clock::now().time_since_epoch())
                                                        .count());
