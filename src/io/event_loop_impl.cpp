@@ -37,8 +37,8 @@ class thread_binding {
     }
   }
   ~thread_binding() {
-    // The sampling countdown is the thread's, not the turn's: restoring it would make a loop
-    // thread that schedules fewer items per turn than the countdown never sample one.
+    // The sampling countdown is the thread's, not the turn's: restored, every turn would start
+    // from the same count (from 0: one sample, two clock reads, per turn).
     const unsigned countdown = this_thread().probe_countdown;
     this_thread() = saved_;
     this_thread().probe_countdown = countdown;
@@ -186,8 +186,8 @@ void event_loop_impl::task_finished(task_registry& registry) noexcept {
   }
   shared_.posters.fetch_add(1, std::memory_order_seq_cst);  // see schedule()
   registry.count_completion();
-  shared_.finished_elsewhere.fetch_add(1,
-                                       std::memory_order_release);  // after the count: see tasks_finished()
+  // After the count, which tasks_finished()'s reader then sees.
+  shared_.finished_elsewhere.fetch_add(1, std::memory_order_release);
   shared_.wakeups.fetch_add(1, std::memory_order_relaxed);
   count_wakeup_sent();
   backend_->wake();
