@@ -34,6 +34,13 @@ task<void> busy(std::chrono::nanoseconds d) {
   co_return;
 }
 
+/// Keeps the loop's thread until `release` is set: what is queued there meanwhile waits.
+task<void> hold_the_loop(std::atomic<bool>& holding, const std::atomic<bool>& release) {
+  holding.store(true);
+  while (!release.load()) std::this_thread::yield();
+  co_return;
+}
+
 task<void> hop_back_and_forth(coring::executor io, coring::executor cpu, int hops) {
   for (int i = 0; i < hops; ++i) {
     co_await coring::on(cpu);
@@ -97,10 +104,14 @@ TEST_CASE("a sleeping loop and a parked worker count the wake-ups they receive, 
   std::this_thread::sleep_for(20ms);  // both asleep
   const coring::runtime_metrics before = rt.metrics();
   // The test thread wakes the loop (block_on posts to it), the loop's task wakes the worker, the
-  // worker wakes the loop again on the way back.
+  // worker wakes the loop again on the way back: each waits 5 ms first, so the other is asleep.
   for (int i = 0; i < 20; ++i) {
-    rt.block_on(hop_back_and_forth(rt.io(), rt.cpu(), 1));
-    std::this_thread::sleep_for(2ms);
+    rt.block_on([](coring::executor io, coring::executor cpu) -> task<void> {
+      co_await coring::on(cpu);
+      std::this_thread::sleep_for(5ms);  // the loop has gone to sleep meanwhile
+      co_await coring::on(io);
+    }(rt.io(), rt.cpu()));
+    std::this_thread::sleep_for(5ms);
   }
   const coring::runtime_metrics after = rt.metrics();
   CHECK(after.loops[0].wakeups_received > before.loops[0].wakeups_received);
@@ -148,11 +159,7 @@ TEST_CASE("steals made by one worker are steals suffered by another") {
 TEST_CASE("a loop's peak queue depth counts the tasks queued behind a long one") {
   coring::runtime rt{{.io_threads = 1, .cpu_threads = 1}};
   std::atomic<bool> holding{false}, release{false};
-  auto hold = coring::spawn(rt.io(), [](std::atomic<bool>& h, std::atomic<bool>& r) -> task<void> {
-    h.store(true);
-    while (!r.load()) std::this_thread::yield();
-    co_return;
-  }(holding, release));
+  auto hold = coring::spawn(rt.io(), hold_the_loop(holding, release));
   block_until([&] { return holding.load(); });
   std::vector<coring::join_handle<void>> queued;
   for (int i = 0; i < 100; ++i) queued.push_back(coring::spawn(rt.io(), busy(0ns)));
@@ -167,11 +174,7 @@ TEST_CASE("scheduling delay records how long a sampled task waited behind others
   // The loop is held while 200 tasks are queued on it (one in 64 schedule() calls is sampled) and
   // for 30 ms after: whichever was sampled waited at least that long.
   std::atomic<bool> holding{false}, release{false};
-  auto hold = coring::spawn(rt.io(), [](std::atomic<bool>& h, std::atomic<bool>& r) -> task<void> {
-    h.store(true);
-    while (!r.load()) std::this_thread::yield();
-    co_return;
-  }(holding, release));
+  auto hold = coring::spawn(rt.io(), hold_the_loop(holding, release));
   block_until([&] { return holding.load(); });
   std::vector<coring::join_handle<void>> handles;
   for (int i = 0; i < 200; ++i) handles.push_back(coring::spawn(rt.io(), busy(0ns)));

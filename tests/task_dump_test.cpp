@@ -82,6 +82,45 @@ task<void> outer_awaits_inner() {
   co_await inner_sleep();
 }
 
+/// Sends the process's stderr to a file until restore() (or destruction), for tests of what the
+/// runtime prints there.
+class captured_stderr {
+ public:
+  captured_stderr() : path_(dir_.path() + "/stderr.txt") {
+    std::fflush(stderr);
+    saved_ = ::dup(2);
+    REQUIRE(saved_ >= 0);
+    file_ = std::fopen(path_.c_str(), "w");
+    REQUIRE(file_ != nullptr);
+    ::dup2(::fileno(file_), 2);
+  }
+  ~captured_stderr() { restore(); }
+  captured_stderr(const captured_stderr&) = delete;
+  captured_stderr& operator=(const captured_stderr&) = delete;
+
+  /// What was printed so far.
+  std::string text() const {
+    std::ifstream in(path_);
+    std::stringstream all;
+    all << in.rdbuf();
+    return all.str();
+  }
+  void restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    saved_ = -1;
+    std::fclose(file_);
+  }
+
+ private:
+  coring_test::temp_dir dir_;
+  std::string path_;
+  int saved_ = -1;
+  std::FILE* file_ = nullptr;
+};
+
 }  // namespace
 
 TEST_CASE("the dump names the wait and the line of each of 1,000 suspended tasks in 5 kinds of wait") {
@@ -244,15 +283,7 @@ TEST_CASE("dumping while tasks hop between pools and hand items over is safe") {
 }
 
 TEST_CASE("the dump signal prints the dump to stderr, also while the io loop is stuck") {
-  // stderr goes to a file for the length of the test.
-  coring_test::temp_dir dir;
-  const std::string path = dir.path() + "/stderr.txt";
-  std::fflush(stderr);
-  const int saved = ::dup(2);
-  REQUIRE(saved >= 0);
-  std::FILE* file = std::fopen(path.c_str(), "w");
-  REQUIRE(file != nullptr);
-  ::dup2(::fileno(file), 2);
+  captured_stderr captured;
   std::string printed;
   {
     coring::runtime rt{{.io_threads = 1, .cpu_threads = 1, .stall_threshold = 0ms, .dump_signal = SIGUSR1}};
@@ -269,20 +300,14 @@ TEST_CASE("the dump signal prints the dump to stderr, also while the io loop is 
     coring_test::block_until([&] { return inside.load(); });
     ::kill(::getpid(), SIGUSR1);
     coring_test::block_until([&] {
-      std::ifstream in(path);
-      std::stringstream all;
-      all << in.rdbuf();
-      printed = all.str();
+      printed = captured.text();
       return printed.find("threads:") != std::string::npos;
     });
     release.store(true);
     rt.block_on(std::move(h));
     asleep.cancel();
   }
-  std::fflush(stderr);
-  ::dup2(saved, 2);
-  ::close(saved);
-  std::fclose(file);
+  captured.restore();
   CHECK(printed.find("coring: task dump:") != std::string::npos);
   CHECK(printed.find("io-0: running a task spawned at") != std::string::npos);
   CHECK(printed.find("waiting for sleep") != std::string::npos);
@@ -301,29 +326,16 @@ TEST_CASE("a dump signal already pending when the runtime starts is answered at 
   sigset_t previous;
   ::pthread_sigmask(SIG_BLOCK, &usr1, &previous);
   REQUIRE(::kill(::getpid(), SIGUSR1) == 0);  // pending: every thread of the process blocks it
-  coring_test::temp_dir dir;
-  const std::string path = dir.path() + "/stderr.txt";
-  std::fflush(stderr);
-  const int saved = ::dup(2);
-  REQUIRE(saved >= 0);
-  std::FILE* file = std::fopen(path.c_str(), "w");
-  REQUIRE(file != nullptr);
-  ::dup2(::fileno(file), 2);
+  captured_stderr captured;
   std::string printed;
   {
     coring::runtime rt{{.io_threads = 1, .cpu_threads = 1, .stall_threshold = 0ms, .dump_signal = SIGUSR1}};
     coring_test::block_until([&] {
-      std::ifstream in(path);
-      std::stringstream all;
-      all << in.rdbuf();
-      printed = all.str();
+      printed = captured.text();
       return printed.find("threads:") != std::string::npos;
     });
   }
-  std::fflush(stderr);
-  ::dup2(saved, 2);
-  ::close(saved);
-  std::fclose(file);
+  captured.restore();
   ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   CHECK(printed.find("coring: task dump:") != std::string::npos);
 }

@@ -2,12 +2,12 @@
 // Printing task dumps and stall reports, and reading a tree's trace into a task_dump::tree.
 #include "observe/task_dump.hpp"
 
-#include <cxxabi.h>
-
 #include <cstdlib>
 #include <ostream>
 #include <sstream>
 #include <string_view>
+
+#include "observe/demangled.hpp"
 
 namespace coring {
 
@@ -27,15 +27,6 @@ std::string_view readable_function(std::string_view name) {
     }
   }
   return name;
-}
-
-std::string demangled(const char* name) {
-  int status = 0;
-  char* readable = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-  if (status != 0 || readable == nullptr) return name;
-  std::string result(readable);
-  std::free(readable);
-  return result;
 }
 
 }  // namespace
@@ -103,7 +94,7 @@ namespace detail {
 std::string describe_wait(const char* kind, int fd, std::uint64_t until_ns, const std::type_info* awaiter,
                           std::uint64_t now_ns) {
   std::string text = kind != nullptr      ? std::string(kind)
-                     : awaiter != nullptr ? demangled(awaiter->name())
+                     : awaiter != nullptr ? detail::demangled(awaiter->name())
                                           : std::string("?");
   if (fd >= 0) text += " on fd " + std::to_string(fd);
   if (until_ns != 0) {

@@ -20,6 +20,7 @@
 #include "coring/detail/frame_allocator.hpp"
 #include "coring/detail/scheduler.hpp"
 #include "coring/detail/unhandled.hpp"
+#include "observe/demangled.hpp"
 
 namespace coring::detail {
 
@@ -35,15 +36,6 @@ unsigned this_thread_index() noexcept {
 
 unsigned this_thread_shard(unsigned count) noexcept {
   return this_thread_index() % count;
-}
-
-std::string demangled(const char* name) {
-  int status = 0;
-  char* readable = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-  if (status != 0 || readable == nullptr) return name;
-  std::string result(readable);
-  std::free(readable);
-  return result;
 }
 
 // The default handler: one write per report, so that reports from several threads do not mix.

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// What awaiting a value of type A gives, and turning any awaitable into a task.
+// What awaiting a value of type A gives (the awaiter: awaiter_of in await_trace.hpp), and turning
+// any awaitable into a task.
 #pragma once
 
 #include <type_traits>
@@ -10,24 +11,13 @@
 namespace coring::detail {
 
 template <class A>
-decltype(auto) get_awaiter(A&& a) {
-  if constexpr (requires { static_cast<A&&>(a).operator co_await(); }) {
-    return static_cast<A&&>(a).operator co_await();
-  } else if constexpr (requires { operator co_await(static_cast<A&&>(a)); }) {
-    return operator co_await(static_cast<A&&>(a));
-  } else {
-    return static_cast<A&&>(a);
-  }
-}
-
-template <class A>
 concept awaitable = requires(A& a) {
-  get_awaiter(a).await_ready();
+  awaiter_of(a).await_ready();
 };
 
 /// The type of `co_await a` for an lvalue `a` of type A.
 template <class A>
-using await_result_t = decltype(get_awaiter(std::declval<A&>()).await_resume());
+using await_result_t = decltype(awaiter_of(std::declval<A&>()).await_resume());
 
 template <class T>
 struct is_task : std::false_type {};
